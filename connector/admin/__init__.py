@@ -1,0 +1,3 @@
+"""Admin as an operator console. One module per area."""
+
+from . import config, connections, deliveries, meetings, runs  # noqa: F401

@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from .. import crypto
+from ..models import BrevoAccount, ConnectionEvent, ZoomConnection
+
+SECRET_FIELDS = (
+    "client_secret",
+    "webhook_secret_token",
+    "previous_webhook_secret_token",
+    "verification_token",
+    "refresh_token",
+    "access_token",
+)
+CREDENTIAL_FIELDS = (
+    "account_id",
+    "client_id",
+    "client_secret",
+    "webhook_secret_token",
+    "previous_webhook_secret_token",
+    "previous_secret_valid_until",
+    "verification_token",
+    "allow_verification_token",
+)
+
+
+def can_manage_credentials(request) -> bool:
+    return request.user.has_perm("connector.manage_credentials")
+
+
+@admin.register(ZoomConnection)
+class ZoomConnectionAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "slug",
+        "auth_type",
+        "status",
+        "enabled",
+        "owner",
+        "brevo_account",
+        "token_state",
+    )
+    list_filter = ("auth_type", "status", "enabled", "brevo_account")
+    search_fields = ("name", "slug", "zoom_user_email", "zoom_user_id", "account_id")
+    prepopulated_fields = {"slug": ("name",)}
+    raw_id_fields = ("owner",)
+    readonly_fields = (
+        "status",
+        "status_reason",
+        "token_state",
+        "access_token_expires_at",
+        "granted_scopes",
+        "zoom_user_id",
+        "zoom_user_email",
+        "created_at",
+        "updated_at",
+    )
+
+    def get_fieldsets(self, request, obj=None):
+        general = (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "slug",
+                    "auth_type",
+                    "enabled",
+                    "brevo_account",
+                    "status",
+                    "status_reason",
+                )
+            },
+        )
+        credentials = (
+            "Credentials",
+            {"fields": CREDENTIAL_FIELDS},
+        )
+        user = (
+            "Connected Zoom user",
+            {"fields": ("owner", "zoom_user_id", "zoom_user_email")},
+        )
+        tokens = (
+            "Token",
+            {"fields": ("token_state", "access_token_expires_at", "granted_scopes")},
+        )
+        sync = (
+            "Sync",
+            {
+                "fields": (
+                    "sync_participants",
+                    "sync_webinars",
+                    "sync_recordings",
+                    "sync_delay_seconds",
+                    ("rate_limit_light", "rate_limit_medium", "rate_limit_heavy"),
+                )
+            },
+        )
+        engagement = (
+            "Engagement score",
+            {
+                "fields": (
+                    "engagement_attendance_weight",
+                    "engagement_punctuality_weight",
+                    "engaged_min_score",
+                )
+            },
+        )
+        debug = ("Debugging", {"fields": ("debug", "log_level", "log_webhooks")})
+        sets = [general]
+        if can_manage_credentials(request):
+            sets.append(credentials)
+        sets += [user, tokens, sync, engagement, debug]
+        return sets
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not can_manage_credentials(request):
+            fields.append("owner")
+        return fields
+
+    @admin.display(description="Token")
+    def token_state(self, obj: ZoomConnection) -> str:
+        if obj.is_user_oauth:
+            return f"refresh token {crypto.mask(obj.refresh_token)}"
+        return f"access token {crypto.mask(obj.access_token)}"
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return can_manage_credentials(request) and super().has_change_permission(
+            request, obj
+        )
+
+    def has_add_permission(self, request) -> bool:
+        return can_manage_credentials(request) and super().has_add_permission(request)
+
+
+@admin.register(BrevoAccount)
+class BrevoAccountAdmin(admin.ModelAdmin):
+    list_display = ("name", "sender_email", "key_state", "updated_at")
+    search_fields = ("name", "sender_email")
+    readonly_fields = ("known_attributes", "created_at", "updated_at")
+    fields = (
+        "name",
+        "api_key",
+        "sender_email",
+        "sender_name",
+        "known_attributes",
+        "created_at",
+        "updated_at",
+    )
+
+    @admin.display(description="API key")
+    def key_state(self, obj: BrevoAccount) -> str:
+        return crypto.mask(obj.api_key)
+
+    def has_module_permission(self, request) -> bool:
+        return can_manage_credentials(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return can_manage_credentials(request) and super().has_view_permission(
+            request, obj
+        )
+
+
+@admin.register(ConnectionEvent)
+class ConnectionEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "connection_name", "kind", "actor", "short_detail")
+    list_filter = ("kind", "connection")
+    search_fields = ("connection_name", "detail")
+    readonly_fields = [f.name for f in ConnectionEvent._meta.fields]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="Detail")
+    def short_detail(self, obj: ConnectionEvent) -> str:
+        return format_html("{}", obj.detail[:120])
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
