@@ -146,6 +146,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -194,11 +195,33 @@ BREVO_API_BASE_URL = env.str(
     default=f"{_sandbox_base}/brevo/v3" if SANDBOX else "https://api.brevo.com/v3",
 ).rstrip("/")
 
+# Brevo contact imports: body ceiling (Brevo allows 10 MB, recommends about 8);
+# how completion is followed: "auto" asks Brevo to call the portal back
+# (notifyUrl) when PORTAL_BASE_URL is reachable, "on"/"off" force it; how long to
+# wait for that call before asking /processes; and how long to follow at most.
+BREVO_IMPORT_MAX_BYTES = env.int("BREVO_IMPORT_MAX_BYTES", default=7_500_000)
+BREVO_IMPORT_NOTIFY = env.str("BREVO_IMPORT_NOTIFY", default="auto")
+BREVO_IMPORT_NOTIFY_WAIT = env.float("BREVO_IMPORT_NOTIFY_WAIT", default=30.0)
+BREVO_IMPORT_FOLLOW_SECONDS = env.float("BREVO_IMPORT_FOLLOW_SECONDS", default=900.0)
+
 # The user-level Zoom OAuth app behind the "Connect Zoom" button.
 ZOOM_OAUTH_CLIENT_ID = env.str("ZOOM_OAUTH_CLIENT_ID", default="")
 ZOOM_OAUTH_CLIENT_SECRET = env.str("ZOOM_OAUTH_CLIENT_SECRET", default="")
 ZOOM_OAUTH_WEBHOOK_SECRET = env.str("ZOOM_OAUTH_WEBHOOK_SECRET", default="")
 ZOOM_OAUTH_SCOPES = env.list("ZOOM_OAUTH_SCOPES", default=[])
+if SANDBOX:
+    # With no OAuth app configured, "Connect Zoom" uses the sandbox's development
+    # app (the sandbox accepts exactly these values; they protect nothing).
+    ZOOM_OAUTH_CLIENT_ID = ZOOM_OAUTH_CLIENT_ID or "SbxUserOAuthClient0001"
+    ZOOM_OAUTH_CLIENT_SECRET = (
+        ZOOM_OAUTH_CLIENT_SECRET or "sandbox-user-oauth-client-secret-dev-only"
+    )
+    ZOOM_OAUTH_WEBHOOK_SECRET = (
+        ZOOM_OAUTH_WEBHOOK_SECRET or "sandbox-user-oauth-webhook-secret-dev-only"
+    )
+# Sandbox switches read when its configuration row is first created; change them
+# at run time through /sandbox/api/config.
+SANDBOX_RATE_LIMITS = env.bool("SANDBOX_RATE_LIMITS", default=True)
 
 HTTP_TIMEOUT = env.float("HTTP_TIMEOUT", default=30.0)
 HTTP_MAX_RETRIES = env.int("HTTP_MAX_RETRIES", default=4)

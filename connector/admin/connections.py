@@ -138,6 +138,7 @@ class ZoomConnectionAdmin(admin.ModelAdmin):
 @admin.register(BrevoAccount)
 class BrevoAccountAdmin(admin.ModelAdmin):
     list_display = ("name", "sender_email", "key_state", "updated_at")
+    list_filter = ("updated_at",)
     search_fields = ("name", "sender_email")
     readonly_fields = ("known_attributes", "created_at", "updated_at")
     fields = (
