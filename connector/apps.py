@@ -7,4 +7,4 @@ class ConnectorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, signals  # noqa: F401  (registers checks and defaults)
+        from . import checks, security, signals  # noqa: F401  (registers receivers)

@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "connector.security.LoginThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -159,7 +160,10 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
-LOGIN_REDIRECT_URL = "connector:connect"
+# Sign-in throttling: this many failures lock an address or user name out.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
+LOGIN_REDIRECT_URL = "/connect/zoom/"
 
 # Production hardening: `manage.py check --deploy` passes with DEBUG off.
 if not DEBUG:
@@ -179,6 +183,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 WEBHOOK_TIMESTAMP_TOLERANCE = env.int("WEBHOOK_TIMESTAMP_TOLERANCE", default=300)
 WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=90)
+# Reconciliation looks this many days back for occurrences no sync run covered,
+# and starts at most this many scheduled runs for one occurrence.
+RECONCILE_DAYS = env.int("RECONCILE_DAYS", default=3)
+RECONCILE_MAX_ATTEMPTS = env.int("RECONCILE_MAX_ATTEMPTS", default=3)
 
 # Where the portal reaches Zoom and Brevo. The sandbox is reached the same way.
 _sandbox_base = f"{PORTAL_BASE_URL}/sandbox"
@@ -258,6 +266,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "connector.purge_old_deliveries",
         "schedule": 24 * 3600,
     },
+    "reconcile-recent-meetings": {
+        "task": "connector.reconcile_recent_meetings",
+        "schedule": 3600,
+    },
+    "requeue-stale-deliveries": {
+        "task": "connector.requeue_stale_deliveries",
+        "schedule": 600,
+    },
 }
 
 # Shared rate-limit and token state between workers: Redis when the broker is
@@ -266,6 +282,19 @@ RATE_LIMIT_REDIS_URL = env.str(
     "RATE_LIMIT_REDIS_URL",
     default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "",
 )
+
+# The cache holds sign-in failure counters; Redis shares them between processes.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": RATE_LIMIT_REDIS_URL,
+            "KEY_PREFIX": "portal",
+        }
+        if RATE_LIMIT_REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
