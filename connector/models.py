@@ -578,6 +578,48 @@ class SyncRunItem(models.Model):
         return f"{self.email or self.name}: {self.reason}"
 
 
+class BrevoImport(models.Model):
+    """One ``/contacts/import`` a sync run sent, and how it ended.
+
+    Brevo works on an import in the background. The portal asks Brevo to call
+    ``/hooks/brevo/import/<signed token>/`` when it ends (``notified_at``) and
+    asks ``/processes/{id}`` only when that call does not come.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Not sent yet"
+        SENT = "sent", "Sent, in progress"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        UNCONFIRMED = "unconfirmed", "Not confirmed in time"
+
+    run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.CASCADE, related_name="imports"
+    )
+    account = models.ForeignKey(
+        BrevoAccount, on_delete=models.CASCADE, related_name="imports"
+    )
+    process_id = models.PositiveBigIntegerField(null=True, blank=True)
+    list_ids = models.JSONField(default=list, blank=True)
+    contacts = models.PositiveIntegerField(default=0)
+    body_bytes = models.PositiveIntegerField(default=0)
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    process_polls = models.PositiveIntegerField(default=0)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # What Brevo said: the notify call's body and the last /processes answer.
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Brevo import {self.process_id or '-'} ({self.status})"
+
+
 class ConnectionEvent(models.Model):
     class Kind(models.TextChoices):
         CREATED = "created", "Created"
@@ -646,9 +688,15 @@ class FollowUpDispatch(models.Model):
     )
     email = models.EmailField(max_length=254)
     status = models.CharField(
-        max_length=10, choices=Status.choices, default=Status.PENDING
+        max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
     )
     detail = models.TextField(blank=True)
+    # A claim is taken before sending; attempts counts sends tried. A failure
+    # Brevo may not have acted on (5xx, timeout, 429) is tried again by the
+    # next run while will_retry is set.
+    attempts = models.PositiveIntegerField(default=0)
+    will_retry = models.BooleanField(default=False)
+    claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 

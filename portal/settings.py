@@ -249,7 +249,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Redis redelivers a task whose worker died without acknowledging it after
+    # this many seconds (RabbitMQ does so as soon as the connection drops).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -311,6 +315,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Webhook intake and the read API over deliveries and sync runs.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "DeliveryStatusEnum": "connector.models.WebhookDelivery.Status",
+        "SyncRunStatusEnum": "connector.models.SyncRun.Status",
+    },
 }
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

@@ -16,4 +16,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 # Unit tests run tasks inline; tests with a real worker switch this off.
 CELERY_TASK_ALWAYS_EAGER = True
+# Tests switch the sandbox's rate limits on where they test them.
+SANDBOX_RATE_LIMITS = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

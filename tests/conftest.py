@@ -156,3 +156,33 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
             return value
         time.sleep(interval)
     pytest.fail(f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def sandbox_env(live_server, settings):
+    """The sandbox seeded and served by the live server, with the portal's base
+    URLs pointing at it; ``.connection`` is the seeded ZoomConnection "sandbox"."""
+    import io
+    from types import SimpleNamespace
+
+    from django.core.management import call_command
+
+    from sandbox import models as sb
+    from sandbox.runtime import limiter
+
+    settings.PORTAL_BASE_URL = live_server.url
+    settings.ZOOM_OAUTH_BASE_URL = f"{live_server.url}/sandbox/zoom"
+    settings.ZOOM_API_BASE_URL = f"{live_server.url}/sandbox/zoom/v2"
+    settings.BREVO_API_BASE_URL = f"{live_server.url}/sandbox/brevo/v3"
+    call_command("sandbox_seed", stdout=io.StringIO())
+    limiter.reset()
+    connection = ZoomConnection.objects.get(slug="sandbox")
+    return SimpleNamespace(
+        url=live_server.url,
+        zoom_oauth=settings.ZOOM_OAUTH_BASE_URL,
+        zoom_api=settings.ZOOM_API_BASE_URL,
+        brevo_api=settings.BREVO_API_BASE_URL,
+        connection=connection,
+        brevo_account=connection.brevo_account,
+        zoom_app=sb.ZoomApp.objects.get(client_id=connection.client_id),
+    )

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import ngettext
 
 from .. import crypto
 from ..models import BrevoAccount, ConnectionEvent, ZoomConnection
@@ -44,6 +48,7 @@ class ZoomConnectionAdmin(admin.ModelAdmin):
     )
     list_filter = ("auth_type", "status", "enabled", "brevo_account")
     search_fields = ("name", "slug", "zoom_user_email", "zoom_user_id", "account_id")
+    actions = ["test_connection", "backfill_last_30_days"]
     prepopulated_fields = {"slug": ("name",)}
     raw_id_fields = ("owner",)
     readonly_fields = (
@@ -133,6 +138,67 @@ class ZoomConnectionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return can_manage_credentials(request) and super().has_add_permission(request)
+
+    # One small Zoom call per selected connection, answered on the page: an
+    # operator waits for this result, so it is not queued.
+    @admin.action(description="Test connection", permissions=["view"])
+    def test_connection(self, request, queryset) -> None:
+        from ..zoom.scopes import check_connection
+
+        for connection in queryset:
+            result = check_connection(connection)
+            if result.error:
+                self.message_user(
+                    request,
+                    f"{connection}: the test failed: {result.error}",
+                    messages.ERROR,
+                )
+                continue
+            granted = ", ".join(result.granted) or "none reported"
+            text = f"{connection}: Zoom answered (user {result.user or '?'}). "
+            text += f"Granted scopes: {granted}. "
+            if result.missing:
+                text += "Missing for the enabled sync options: add the scope"
+                text += "s " if len(result.missing) > 1 else " "
+                text += ", ".join(result.missing) + " to the Zoom app."
+                self.message_user(request, text, messages.WARNING)
+            else:
+                text += "All scopes the enabled sync options need are present."
+                self.message_user(request, text, messages.SUCCESS)
+
+    @admin.action(description="Backfill last 30 days", permissions=["run_sync"])
+    def backfill_last_30_days(self, request, queryset) -> None:
+        """Queue a backfill per connection; the worker lists and syncs each run."""
+        from ..tasks.sync import backfill_task
+
+        until = timezone.now().date()
+        since = until - timedelta(days=30)
+        names = []
+        for connection in queryset.filter(enabled=True):
+            backfill_task.delay_on_commit(
+                connection.pk, since.isoformat(), until.isoformat(), request.user.pk
+            )
+            names.append(connection.name)
+        if not names:
+            self.message_user(
+                request, "No enabled connection selected.", messages.WARNING
+            )
+            return
+        self.message_user(
+            request,
+            ngettext(
+                "Queued a backfill of %(since)s to %(until)s for %(names)s: its "
+                "meetings and webinars appear as sync runs as they are found.",
+                "Queued backfills of %(since)s to %(until)s for %(names)s: their "
+                "meetings and webinars appear as sync runs as they are found.",
+                len(names),
+            )
+            % {"since": since, "until": until, "names": ", ".join(names)},
+            messages.SUCCESS,
+        )
+
+    def has_run_sync_permission(self, request) -> bool:
+        return request.user.has_perm("connector.run_sync")
 
 
 @admin.register(BrevoAccount)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import ngettext
 
-from ..models import Attendance, ZoomMeeting
+from ..models import Attendance, SyncRun, ZoomMeeting
 from .base import ReadOnlyAdmin
 
 
@@ -34,6 +35,38 @@ class ZoomMeetingAdmin(ReadOnlyAdmin):
     date_hierarchy = "start_time"
     exclude = ("recording_passcode",)
     inlines = [AttendanceInline]
+    actions = ["resync_participants"]
+
+    @admin.action(description="Resync participants", permissions=["resync"])
+    def resync_participants(self, request, queryset) -> None:
+        """Queue a sync run per selected occurrence; the worker does the calls."""
+        from ..sync.pipeline import start_sync
+
+        runs = [
+            start_sync(
+                meeting.connection,
+                meeting.kind,
+                meeting.uuid or meeting.zoom_id,
+                SyncRun.Trigger.ADMIN,
+                meeting=meeting,
+                requested_by=request.user,
+            )
+            for meeting in queryset.select_related("connection")
+        ]
+        ids = ", ".join(f"#{run.pk}" for run in runs)
+        self.message_user(
+            request,
+            ngettext(
+                "Queued a participant sync for %(count)d occurrence (run %(ids)s).",
+                "Queued participant syncs for %(count)d occurrences (runs %(ids)s).",
+                len(runs),
+            )
+            % {"count": len(runs), "ids": ids},
+            messages.SUCCESS,
+        )
+
+    def has_resync_permission(self, request) -> bool:
+        return request.user.has_perm("connector.resync_meeting")
 
 
 @admin.register(Attendance)

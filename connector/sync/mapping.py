@@ -1,0 +1,260 @@
+"""Zoom facts about a person → the Brevo contact the connection's mapping asks for.
+
+``person_fields`` gathers every mappable Zoom field (``ZoomField``) for one
+person at one occurrence; ``Mapper`` applies the connection's enabled
+``FieldMapping`` rows with their transforms and gives the contact as Brevo's
+import takes it: ``{"email": ..., "attributes": {...}}``. Empty values are left
+out so an import never blanks a value Brevo already holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ..models import FieldMapping, ZoomConnection, ZoomField, ZoomMeeting
+from .engagement import Person, parse_time
+
+T = FieldMapping.Transform
+
+# Brevo attribute type per Zoom field when no transform decides it.
+NUMBER_FIELDS = frozenset(
+    {
+        ZoomField.DURATION,
+        ZoomField.ATTENDANCE_PERCENT,
+        ZoomField.SESSIONS,
+        ZoomField.MINUTES_LATE,
+        ZoomField.ENGAGEMENT_SCORE,
+        ZoomField.EVENTS_ATTENDED,
+        ZoomField.TOTAL_MINUTES,
+    }
+)
+DATE_FIELDS = frozenset(
+    {
+        ZoomField.JOIN_TIME,
+        ZoomField.LEAVE_TIME,
+        ZoomField.MEETING_DATE,
+        ZoomField.REGISTRATION_TIME,
+        ZoomField.LAST_ATTENDED,
+    }
+)
+# Fields that need a look across every occurrence (one query per run).
+HISTORY_FIELDS = frozenset(
+    {ZoomField.EVENTS_ATTENDED, ZoomField.TOTAL_MINUTES, ZoomField.LAST_ATTENDED}
+)
+
+# "Doe, Jane" is last-name-first; "Jane Doe, PhD" carries a suffix.
+NAME_SUFFIXES = frozenset(
+    {"jr", "sr", "ii", "iii", "iv", "phd", "md", "mba", "esq", "dds", "cpa", "msc"}
+)
+
+
+class MappingError(ValueError):
+    """A transform cannot apply to the value it was given."""
+
+
+def attribute_type(zoom_field: str, transform: str) -> str:
+    """The Brevo attribute type that fits a mapped value: date, float or text."""
+    if transform == T.DATE:
+        return "date"
+    if transform in (T.MINUTES, T.SECONDS):
+        return "float"
+    if transform in (T.FIRST_NAME, T.LAST_NAME, T.UPPER, T.LOWER):
+        return "text"
+    if zoom_field in NUMBER_FIELDS:
+        return "float"
+    if zoom_field in DATE_FIELDS:
+        return "date"
+    return "text"
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """A display name as (first, last).
+
+    "Jane Doe" → ("Jane", "Doe"); "Mary Ann de la Cruz" → ("Mary", "Ann de la
+    Cruz"); "Doe, Jane" → ("Jane", "Doe"); "Jane Doe, PhD" → ("Jane", "Doe").
+    A name without spaces (李雷, a nickname) stays whole as the first name: its
+    family part cannot be told apart reliably, and nothing is lost.
+    """
+    name = " ".join((name or "").split())
+    if "," in name:
+        head, _, tail = name.partition(",")
+        tail = tail.strip()
+        if tail and tail.replace(".", "").lower() not in NAME_SUFFIXES:
+            return tail, head.strip()
+        name = head.strip()
+    if " " not in name:
+        return name, ""
+    first, _, last = name.partition(" ")
+    return first, last
+
+
+def _as_datetime(value: Any) -> datetime | date | None:
+    if isinstance(value, datetime | date):
+        return value
+    if isinstance(value, str):
+        return parse_time(value)
+    return None
+
+
+def apply_transform(value: Any, transform: str, tz: ZoneInfo | None = None) -> Any:
+    """One mapping transform; raises MappingError when it does not fit the value."""
+    if value is None or value == "":
+        return None
+    if transform == T.NONE:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, date):
+            return value.isoformat()
+        return value
+    if transform == T.DATE:
+        moment = _as_datetime(value)
+        if moment is None:
+            raise MappingError(f"not a date: {value!r}")
+        if isinstance(moment, datetime):
+            moment = moment.astimezone(tz).date() if tz else moment.date()
+        return moment.isoformat()
+    if transform in (T.MINUTES, T.SECONDS):
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError) as err:
+            raise MappingError(f"not a number of seconds: {value!r}") from err
+        if transform == T.SECONDS:
+            return int(seconds) if seconds.is_integer() else seconds
+        minutes = round(seconds / 60, 1)
+        return int(minutes) if minutes.is_integer() else minutes
+    if transform in (T.FIRST_NAME, T.LAST_NAME):
+        first, last = split_name(str(value))
+        return (first if transform == T.FIRST_NAME else last) or None
+    if transform == T.UPPER:
+        return str(value).upper()
+    if transform == T.LOWER:
+        return str(value).lower()
+    raise MappingError(f"unknown transform {transform!r}")
+
+
+def meeting_zone(meeting: ZoomMeeting | None) -> ZoneInfo | None:
+    """The occurrence's own time zone, so a date is the day the host meant."""
+    if meeting and meeting.timezone:
+        try:
+            return ZoneInfo(meeting.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return None
+    return None
+
+
+def person_fields(
+    person: Person,
+    meeting: ZoomMeeting,
+    *,
+    registration_source: str = "",
+    history: dict | None = None,
+) -> dict[str, Any]:
+    """Every mappable Zoom field for one person at one occurrence."""
+    registrant = person.registrant or {}
+    first, last = split_name(person.name)
+    is_webinar = meeting.kind == ZoomMeeting.Kind.WEBINAR
+    fields: dict[str, Any] = {
+        ZoomField.EMAIL: person.email,
+        ZoomField.NAME: person.name,
+        ZoomField.FIRST_NAME: registrant.get("first_name") or first,
+        ZoomField.LAST_NAME: registrant.get("last_name") or last,
+        ZoomField.JOIN_TIME: person.first_join,
+        ZoomField.LEAVE_TIME: person.last_leave,
+        ZoomField.DURATION: person.total_seconds if person.sessions else None,
+        ZoomField.ATTENDANCE_PERCENT: (
+            person.attendance_percent if person.sessions else None
+        ),
+        ZoomField.SESSIONS: person.sessions,
+        ZoomField.MINUTES_LATE: person.minutes_late if person.sessions else None,
+        ZoomField.WEBINAR_TITLE: meeting.topic if is_webinar else "",
+        ZoomField.MEETING_TOPIC: meeting.topic,
+        ZoomField.MEETING_ID: meeting.zoom_id,
+        ZoomField.MEETING_DATE: meeting.start_time,
+        ZoomField.ATTENDANCE_STATUS: person.status,
+        ZoomField.REGISTRATION_SOURCE: registration_source or registrant.get("source"),
+        ZoomField.REGISTRATION_TIME: registrant.get("create_time"),
+        ZoomField.ORGANIZATION: registrant.get("org"),
+        ZoomField.JOB_TITLE: registrant.get("job_title"),
+        ZoomField.COUNTRY: registrant.get("country"),
+        ZoomField.PHONE: registrant.get("phone"),
+        ZoomField.ENGAGEMENT_SCORE: person.score if person.sessions else None,
+        ZoomField.RECORDING_URL: meeting.recording_share_url,
+    }
+    if history is not None:
+        past = history.get(person.email) or {}
+        fields[ZoomField.EVENTS_ATTENDED] = past.get("events")
+        minutes = past.get("seconds")
+        fields[ZoomField.TOTAL_MINUTES] = round(minutes / 60, 1) if minutes else None
+        fields[ZoomField.LAST_ATTENDED] = past.get("last")
+    return fields
+
+
+@dataclass(frozen=True)
+class Rule:
+    zoom_field: str
+    attribute: str
+    transform: str
+
+
+class Mapper:
+    """The connection's enabled field mapping, ready to apply to many people."""
+
+    def __init__(self, mappings: Iterable[FieldMapping], tz: ZoneInfo | None = None):
+        self.tz = tz
+        self.rules = [
+            Rule(m.zoom_field, m.brevo_attribute.strip().upper(), m.transform)
+            for m in mappings
+            if m.enabled and m.brevo_attribute.strip()
+        ]
+        # The "email" mapping names the contact's identifier, not an attribute.
+        self.rules = [r for r in self.rules if r.attribute != "EMAIL"]
+
+    @classmethod
+    def for_connection(
+        cls, connection: ZoomConnection, meeting: ZoomMeeting | None = None
+    ) -> Mapper:
+        return cls(
+            connection.field_mappings.filter(enabled=True).order_by("id"),
+            meeting_zone(meeting),
+        )
+
+    @property
+    def needs_history(self) -> bool:
+        return any(r.zoom_field in HISTORY_FIELDS for r in self.rules)
+
+    def wanted_attributes(self) -> dict[str, str]:
+        """Attribute name → Brevo type, for ``BrevoClient.ensure_attributes``."""
+        return {
+            r.attribute: attribute_type(r.zoom_field, r.transform) for r in self.rules
+        }
+
+    def attributes(
+        self, fields: dict[str, Any], errors: list[str] | None = None
+    ) -> dict[str, Any]:
+        """The mapped attributes; a value a transform refuses is left out."""
+        out: dict[str, Any] = {}
+        for rule in self.rules:
+            try:
+                value = apply_transform(
+                    fields.get(rule.zoom_field), rule.transform, self.tz
+                )
+            except MappingError as err:
+                if errors is not None:
+                    errors.append(f"{rule.attribute}: {err}")
+                continue
+            if value is not None and value != "":
+                out[rule.attribute] = value
+        return out
+
+    def contact(
+        self, fields: dict[str, Any], errors: list[str] | None = None
+    ) -> dict[str, Any]:
+        """One row of an import's ``jsonBody``."""
+        return {
+            "email": fields[ZoomField.EMAIL],
+            "attributes": self.attributes(fields, errors),
+        }
