@@ -21,6 +21,10 @@ _STANDARD = set(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, Non
 _SECRET_WORDS = ("secret", "token", "password", "api_key", "apikey", "authorization")
 
 
+# Extras Django's own loggers attach that add nothing to a line.
+_NOISE = {"request", "server_time"}
+
+
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         for key in list(vars(record)):
@@ -38,7 +42,9 @@ class EventFormatter(logging.Formatter):
         )
         parts = [when, record.levelname, record.name, record.getMessage()]
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key in _STANDARD or key.startswith("_") or key in _NOISE:
+                continue
+            if isinstance(value, (str, int, float, bool)) or value is None:
                 parts.append(f"{key}={value}")
         line = " ".join(str(p) for p in parts)
         if record.exc_info:

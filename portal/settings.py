@@ -247,6 +247,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        # The worker looks for new files this often (seconds).
+        "polling_interval": 0.1,
     }
 else:
     # Redis redelivers a task whose worker died without acknowledging it after
