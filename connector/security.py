@@ -74,4 +74,4 @@ class LoginThrottleMiddleware:
 def _login_paths() -> set[str]:
     from django.urls import reverse
 
-    return {reverse("admin:login")}
+    return {reverse("admin:login"), reverse("login")}

@@ -159,11 +159,12 @@ STORAGES = {
     },
 }
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
 # Sign-in throttling: this many failures lock an address or user name out.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=900)
 LOGIN_REDIRECT_URL = "/connect/zoom/"
+LOGOUT_REDIRECT_URL = "login"
 
 # Production hardening: `manage.py check --deploy` passes with DEBUG off.
 if not DEBUG:

@@ -65,3 +65,28 @@ def test_success_below_the_limit_signs_in_and_resets(
         "/admin/login/", {"username": "boss", "password": "right-pass-123"}
     )
     assert response.status_code == 302
+
+
+@pytest.mark.django_db
+def test_hosts_sign_in_on_the_portal_page_and_land_on_connect_zoom(
+    client, django_user_model
+):
+    django_user_model.objects.create_user("host", "h@example.test", "host-pass-123")
+    page = client.get("/connect/zoom/")
+    assert page.status_code == 302
+    assert page["Location"].startswith("/accounts/login/")
+    response = client.post(
+        "/accounts/login/", {"username": "host", "password": "host-pass-123"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/connect/zoom/"
+    assert client.get("/connect/zoom/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_portal_sign_in_page_is_throttled_too(client, settings):
+    settings.LOGIN_FAILURE_LIMIT = 2
+    for _ in range(2):
+        client.post("/accounts/login/", {"username": "x", "password": "wrong"})
+    response = client.post("/accounts/login/", {"username": "x", "password": "y"})
+    assert response.status_code == 429

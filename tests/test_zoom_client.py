@@ -330,6 +330,24 @@ def test_per_second_429_without_retry_after_backs_off(connection, mocked):
     assert any(0.2 <= s <= 0.5 for s in sleeps)  # first backoff step, jittered
 
 
+def test_per_second_429_with_an_epoch_reset_waits_until_then(connection, mocked):
+    add_token(mocked)
+    me = f"{API}/users/me"
+    mocked.add(
+        responses.GET,
+        me,
+        status=429,
+        json=ERRORS["per_second_limit"],
+        headers={"X-RateLimit-Type": "QPS", "X-RateLimit-Reset": str(time.time() + 1)},
+    )
+    mocked.add(responses.GET, me, json=load_fixture("zoom/users_me.json"))
+    sleeps = Sleeps()
+
+    ZoomClient(connection, sleep=sleeps).get_user()
+
+    assert any(0.5 <= s <= 1.0 for s in sleeps)
+
+
 def test_per_second_429_that_persists_raises_rate_limited(connection, mocked):
     add_token(mocked)
     mocked.add(

@@ -183,8 +183,20 @@ def form_fields(html: str) -> dict[str, str]:
     return fields
 
 
+_OPEN: list[requests.Session] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sessions():
+    """Close keep-alive connections so the live server's threads end with the test."""
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def sign_in(base: str, user) -> requests.Session:
     session = requests.Session()
+    _OPEN.append(session)
     page = session.get(f"{base}/admin/login/", timeout=10)
     token = form_fields(page.text)["csrfmiddlewaretoken"]
     session.post(

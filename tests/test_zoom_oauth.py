@@ -97,7 +97,7 @@ def add_exchange(mocked, n: int = 1, profile: dict | None = None):
 def test_connect_page_needs_a_signed_in_user(client):
     response = client.get(CONNECT)
     assert response.status_code == 302
-    assert "/admin/login/" in response["Location"]
+    assert response["Location"].startswith("/accounts/login/?next=/connect/zoom/")
 
 
 def test_connect_page_shows_the_button(browser):

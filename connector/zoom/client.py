@@ -10,6 +10,7 @@ retries with backoff and the limiter itself come from ``connector.http``.
 from __future__ import annotations
 
 import logging
+import time as clock
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -29,6 +30,9 @@ logger = logging.getLogger(__name__)
 PAGE_SIZE = 300  # Zoom's maximum; the default is 30.
 # A list longer than this many pages (900,000 rows) is a loop, not data.
 MAX_PAGES = 3000
+
+# Longest wait taken from an X-RateLimit-Reset on a per-second 429.
+PER_SECOND_WAIT_CAP = 2.0
 
 LIGHT = "light"
 MEDIUM = "medium"
@@ -104,8 +108,9 @@ class ZoomClient(ApiClient):
             HEAVY: self.connection.rate_limit_heavy,
         }[category]
         account = self.connection.account_id or f"connection-{self.connection.pk}"
-        # Not yet: the daily caps of free plans and of Heavy calls (30,000/day on
-        # Pro) are not counted here; Zoom's daily 429 raises ApiDailyLimit instead.
+        # Not yet: the daily caps (free plans; Heavy's 30,000/day on Pro) are not
+        # counted here, Zoom's daily 429 raises ApiDailyLimit instead. Add a daily
+        # budget when the portal serves free-plan accounts or nears those caps.
         return (Budget(f"zoom:{account}:{category}", rate=max(rate, 1), burst=1),)
 
     def retry_delay_for_429(self, response: requests.Response) -> float:
@@ -142,6 +147,11 @@ class ZoomClient(ApiClient):
             )
         if seconds is not None:
             return seconds
+        # Some per-second 429s carry an epoch X-RateLimit-Reset instead (seen in
+        # third-party reports, not in Zoom's docs): wait until then, briefly.
+        reset = _as_seconds(response.headers.get("X-RateLimit-Reset", ""))
+        if reset and reset > 1e9:
+            return min(max(reset - clock.time(), 0.0), PER_SECOND_WAIT_CAP)
         return self.backoff(1)
 
     def error_for(self, response: requests.Response) -> ApiError:

@@ -3,9 +3,9 @@
 Server-to-Server: ``grant_type=account_credentials`` with the app's client id and
 secret (HTTP Basic). No refresh token; a new access token is simply requested.
 
-User OAuth ("Connect Zoom"): the authorization-code flow with PKCE (S256) through
-Authlib, using the portal's app in ``settings.ZOOM_OAUTH_CLIENT_ID/SECRET``. Zoom
-rotates refresh tokens: each refresh returns a new one and the previous one
+User OAuth ("Connect Zoom", see ``connect.py`` for the authorization flow): Authlib
+with the portal's app in ``settings.ZOOM_OAUTH_CLIENT_ID/SECRET``. Zoom rotates
+refresh tokens: each refresh returns a new one and the previous one
 stops working, so a refresh must happen once, under a lock (``renewal_lock``),
 and the new pair must be stored before the access token is used.
 
@@ -18,9 +18,8 @@ from __future__ import annotations
 import base64
 import fcntl
 import logging
-import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,16 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 
 from ..http import USER_AGENT, ApiClient, ApiError, ApiServerError, ApiUnavailable
-from ..models import BrevoAccount, ConnectionEvent, ZoomConnection
+from ..models import ConnectionEvent, ZoomConnection
 from .errors import ZoomAuthError, ZoomCredentialsError, ZoomReauthRequired
 
 logger = logging.getLogger(__name__)
@@ -199,7 +198,7 @@ def _store(connection: ZoomConnection, grant: Grant) -> None:
         connection.status_reason = ""
     connection.save(update_fields=TOKEN_FIELDS)
     logger.info(
-        "zoom.token.renewed",
+        "zoom.token.refreshed",
         extra={
             "connection_id": connection.pk,
             "auth_type": connection.auth_type,
@@ -336,30 +335,7 @@ def oauth_session(
     return session
 
 
-def user_oauth_configured() -> bool:
-    return bool(settings.ZOOM_OAUTH_CLIENT_ID and settings.ZOOM_OAUTH_CLIENT_SECRET)
-
-
-@dataclass
-class AuthorizationRequest:
-    url: str
-    state: str
-    code_verifier: str
-
-
-def start_authorization(redirect_uri: str) -> AuthorizationRequest:
-    """The Zoom authorize URL with a fresh random state and PKCE verifier."""
-    state = secrets.token_urlsafe(32)
-    verifier = generate_token(64)  # RFC 7636: 43-128 characters
-    scope = " ".join(settings.ZOOM_OAUTH_SCOPES) or None
-    session = oauth_session(redirect_uri=redirect_uri, scope=scope)
-    url, _ = session.create_authorization_url(
-        oauth_url("authorize"), state=state, code_verifier=verifier
-    )
-    return AuthorizationRequest(url=url, state=state, code_verifier=verifier)
-
-
-def _token_call(call, *args: Any, **kwargs: Any) -> dict:
+def token_call(call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict:
     """Run an Authlib token call and turn its failures into our typed errors."""
     try:
         return dict(call(*args, **kwargs))
@@ -386,21 +362,6 @@ def _token_call(call, *args: Any, **kwargs: Any) -> dict:
         raise ApiServerError("Zoom's token endpoint answered without JSON") from err
 
 
-def exchange_code(code: str, redirect_uri: str, code_verifier: str) -> Grant:
-    """Trade the authorization code (and the PKCE verifier) for tokens."""
-    session = oauth_session(redirect_uri=redirect_uri)
-    token = _token_call(
-        session.fetch_token,
-        oauth_url("token"),
-        grant_type="authorization_code",
-        code=code,
-        code_verifier=code_verifier,
-    )
-    if "access_token" not in token:
-        raise ApiServerError("Zoom's token endpoint answered without a token")
-    return Grant.from_response(token)
-
-
 def _refresh_user_token(connection: ZoomConnection) -> Grant:
     """One refresh with the stored (latest) refresh token. Caller holds the lock.
 
@@ -411,7 +372,7 @@ def _refresh_user_token(connection: ZoomConnection) -> Grant:
     if not connection.refresh_token:
         raise ZoomReauthRequired(INVALID_GRANT_REASON)
     session = oauth_session()
-    token = _token_call(
+    token = token_call(
         session.refresh_token,
         oauth_url("token"),
         refresh_token=connection.refresh_token,
@@ -423,94 +384,10 @@ def _refresh_user_token(connection: ZoomConnection) -> Grant:
     return grant
 
 
-def complete_authorization(
-    owner, code: str, redirect_uri: str, code_verifier: str
-) -> tuple[ZoomConnection, bool]:
-    """The callback's work: exchange the code, read ``/users/me``, store it all."""
-    from .client import ZoomClient
-
-    grant = exchange_code(code, redirect_uri, code_verifier)
-    # An unsaved connection carries the new token for this one profile call.
-    probe = ZoomConnection(
-        auth_type=ZoomConnection.AuthType.USER_OAUTH,
-        access_token=grant.access_token,
-        access_token_expires_at=grant.expires_at,
-    )
-    profile = ZoomClient(probe, max_retries=1).get_user("me")
-    if not profile.get("id"):
-        raise ApiServerError("Zoom's /users/me answered without a user id")
-    return connect_user(owner, grant, profile)
-
-
-def connect_user(owner, grant: Grant, profile: dict) -> tuple[ZoomConnection, bool]:
-    """Create or update ``owner``'s connection to the Zoom user in ``profile``.
-
-    Keyed on (owner, Zoom user id), so running the flow again updates the same
-    connection. Returns the connection and whether it is new.
-    """
-    zoom_user_id = str(profile["id"])
-    with transaction.atomic():
-        existing = (
-            ZoomConnection.objects.select_for_update()
-            .filter(
-                auth_type=ZoomConnection.AuthType.USER_OAUTH,
-                owner=owner,
-                zoom_user_id=zoom_user_id,
-            )
-            .first()
-        )
-        connection = existing or ZoomConnection(
-            auth_type=ZoomConnection.AuthType.USER_OAUTH,
-            owner=owner,
-            zoom_user_id=zoom_user_id,
-            slug=_free_slug(zoom_user_id, owner),
-            brevo_account=_only_brevo_account(),
-        )
-        email = str(profile.get("email") or "")
-        connection.name = f"Zoom: {email or zoom_user_id}"[:100]
-        connection.zoom_user_email = email
-        connection.account_id = str(profile.get("account_id") or connection.account_id)
-        connection.access_token = grant.access_token
-        connection.access_token_expires_at = grant.expires_at
-        connection.granted_scopes = grant.scopes
-        connection.refresh_token = grant.refresh_token
-        connection.status = Status.ACTIVE
-        connection.status_reason = ""
-        connection.enabled = True
-        connection.save()
-        kind = Kind.RECONNECTED if existing else Kind.CONNECTED
-        ConnectionEvent.record(
-            connection, kind, f"Zoom user {email or zoom_user_id}", actor=owner
-        )
-    logger.info(
-        "zoom.oauth.connected",
-        extra={
-            "connection_id": connection.pk,
-            "user_id": getattr(owner, "pk", None),
-            "is_new": existing is None,
-        },
-    )
-    return connection, existing is None
-
-
-def _free_slug(zoom_user_id: str, owner) -> str:
-    base = f"zoom-user-{zoom_user_id.lower()}"[:50]
-    if not ZoomConnection.objects.filter(slug=base).exists():
-        return base
-    # Another portal user connected the same Zoom user.
-    return f"{base}-{owner.pk}"
-
-
-def _only_brevo_account() -> BrevoAccount | None:
-    """A new connection feeds the Brevo account when there is exactly one."""
-    accounts = list(BrevoAccount.objects.all()[:2])
-    return accounts[0] if len(accounts) == 1 else None
-
-
 # Revocation ------------------------------------------------------------------
 
 
-def revoke(connection: ZoomConnection, actor=None) -> bool:
+def revoke(connection: ZoomConnection, actor: AbstractBaseUser | None = None) -> bool:
     """Revoke the grant at Zoom, wipe the tokens and mark the connection revoked.
 
     Returns whether Zoom confirmed the revocation. The tokens are wiped either
@@ -531,11 +408,10 @@ def revoke(connection: ZoomConnection, actor=None) -> bool:
             f" by {actor.get_username()}" if actor is not None else ""
         )
         locked.save(update_fields=TOKEN_FIELDS)
-        detail = (
-            "Zoom confirmed the revocation"
-            if confirmed
-            else ("Tokens wiped; Zoom did not confirm the revocation")
-        )
+        if confirmed:
+            detail = "Zoom confirmed the revocation"
+        else:
+            detail = "Tokens wiped; Zoom did not confirm the revocation"
         ConnectionEvent.record(locked, Kind.REVOKED, detail, actor=actor)
     _copy_tokens(locked, connection)
     logger.info(

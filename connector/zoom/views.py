@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from ..http import ApiError
 from ..models import ZoomConnection
+from . import connect as flow
 from . import oauth
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def connect(request: HttpRequest) -> HttpResponse:
         "connector/connect.html",
         {
             "connections": connections,
-            "configured": oauth.user_oauth_configured(),
+            "configured": flow.user_oauth_configured(),
             "needs_reconnect": needs_reconnect,
             "Status": ZoomConnection.Status,
         },
@@ -72,12 +73,12 @@ def connect(request: HttpRequest) -> HttpResponse:
 @require_POST
 def connect_start(request: HttpRequest) -> HttpResponse:
     """Send the browser to Zoom's authorize page with a fresh state and PKCE."""
-    if not oauth.user_oauth_configured():
+    if not flow.user_oauth_configured():
         messages.error(request, NOT_CONFIGURED)
         logger.warning("zoom.oauth.not_configured", extra={"user_id": request.user.pk})
         return redirect("connector:connect")
     redirect_uri = _redirect_uri()
-    auth = oauth.start_authorization(redirect_uri)
+    auth = flow.start_authorization(redirect_uri)
     now = time.time()
     pending = [
         p
@@ -150,7 +151,7 @@ def connect_callback(request: HttpRequest) -> HttpResponse:
         messages.error(request, FAILED)
         return redirect("connector:connect")
     try:
-        connection, created = oauth.complete_authorization(
+        connection, created = flow.complete_authorization(
             request.user, code, pending["redirect_uri"], pending["verifier"]
         )
     except ApiError as err:

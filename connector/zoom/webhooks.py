@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db.models.signals import post_delete, post_save
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
@@ -149,7 +150,9 @@ def check_signature(
         return Verdict.NO_SECRET, ""
     if not signature or not timestamp:
         return Verdict.MISSING, ""
-    if not timestamp.isdigit():
+    # ASCII only: str.isdigit() also takes "²" and "١٢", which int() refuses
+    # or reads as another number.
+    if not (timestamp.isascii() and timestamp.isdigit()):
         return Verdict.INVALID, ""
     matched = ""
     for index, secret in enumerate(secrets):
@@ -295,25 +298,98 @@ def is_webinar_type(value: Any) -> bool:
 # DRF gate ---------------------------------------------------------------------
 
 
-def resolve_connection(slug: str | None) -> tuple[ZoomConnection | None, list[str]]:
-    """The connection a URL names and the secrets to verify with.
+# What verification and intake read of a connection; the rest stays unloaded
+# (and its secrets undecrypted) on this hot path.
+VERIFY_FIELDS = (
+    "id",
+    "slug",
+    "auth_type",
+    "webhook_secret_token",
+    "previous_webhook_secret_token",
+    "previous_secret_valid_until",
+    "verification_token",
+    "allow_verification_token",
+    "log_webhooks",
+)
+
+
+# Connections read for verification are kept this many seconds in each web
+# process: a delivery then costs no query to find its secrets. A change saved in
+# this process clears the cache at once; one saved elsewhere is seen within this
+# window, and a delivery that fails verification against a cached connection is
+# checked again against the database before it is refused.
+CONNECTION_CACHE_SECONDS = 5.0
+_cache: dict[str, tuple[float, ZoomConnection | None]] = {}
+
+
+def forget_connections(**_: Any) -> None:
+    _cache.clear()
+
+
+post_save.connect(forget_connections, sender=ZoomConnection, dispatch_uid="zw-cache")
+post_delete.connect(forget_connections, sender=ZoomConnection, dispatch_uid="zw-cache")
+
+
+def resolve_connection(
+    slug: str | None, *, fresh: bool = False
+) -> tuple[ZoomConnection | None, bool]:
+    """The connection a URL names, and whether it came from the cache.
 
     ``/webhooks/zoom/<slug>/`` names one connection. ``/webhooks/zoom/`` is the
     single connection when exactly one exists; otherwise it is the user-level
     OAuth app's endpoint (connection None, routed later by the payload).
     """
+    key = slug if slug is not None else ""
+    now = time.monotonic()
+    hit = None if fresh else _cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1], True
+    connection = _load_connection(slug)
+    _cache[key] = (now + CONNECTION_CACHE_SECONDS, connection)
+    return connection, False
+
+
+def _load_connection(slug: str | None) -> ZoomConnection | None:
     if slug is not None:
         try:
-            connection = ZoomConnection.objects.get(slug=slug)
+            return ZoomConnection.objects.only(*VERIFY_FIELDS).get(slug=slug)
         except ZoomConnection.DoesNotExist:
             raise WebhookRejected(Verdict.UNKNOWN_CONNECTION, status_code=404) from None
-        return connection, secrets_for(connection)
-    only = list(ZoomConnection.objects.all()[:2])
+    only = list(ZoomConnection.objects.only(*VERIFY_FIELDS)[:2])
     if len(only) == 1:
-        return only[0], secrets_for(only[0])
+        return only[0]
     if settings.ZOOM_OAUTH_WEBHOOK_SECRET:
-        return None, [settings.ZOOM_OAUTH_WEBHOOK_SECRET]
+        return None
     raise WebhookRejected(Verdict.UNKNOWN_CONNECTION, status_code=404)
+
+
+ACCEPTED = (Verdict.VALID, Verdict.VALID_PREVIOUS, Verdict.LEGACY_TOKEN)
+
+
+def verify_request(
+    connection: ZoomConnection | None, meta: Mapping[str, Any], body: bytes
+) -> tuple[str, str]:
+    """Verdict and verifying secret for one request against one connection (or,
+    with None, the user-level OAuth app)."""
+    secrets = (
+        secrets_for(connection)
+        if connection is not None
+        else [settings.ZOOM_OAUTH_WEBHOOK_SECRET]
+    )
+    verdict, secret = check_signature(
+        secrets, meta.get(SIGNATURE_HEADER), meta.get(TIMESTAMP_HEADER), body
+    )
+    if (
+        verdict in (Verdict.MISSING, Verdict.NO_SECRET)
+        and not meta.get(SIGNATURE_HEADER)
+        and connection is not None
+        and connection.allow_verification_token
+        and check_legacy_token(
+            connection.verification_token, meta.get(LEGACY_TOKEN_HEADER)
+        )
+    ):
+        verdict, secret = Verdict.LEGACY_TOKEN, (secrets[0] if secrets else "")
+    return verdict, secret
 
 
 class ZoomSignatureAuthentication(BaseAuthentication):
@@ -326,28 +402,20 @@ class ZoomSignatureAuthentication(BaseAuthentication):
 
     def authenticate(self, request) -> tuple[AnonymousUser, VerifiedDelivery]:
         slug = request.parser_context["kwargs"].get("slug")
-        connection, secrets = resolve_connection(slug)
         meta = request.META
         body: bytes = request.body
-        verdict, secret = check_signature(
-            secrets, meta.get(SIGNATURE_HEADER), meta.get(TIMESTAMP_HEADER), body
-        )
-        if (
-            verdict in (Verdict.MISSING, Verdict.NO_SECRET)
-            and not meta.get(SIGNATURE_HEADER)
-            and connection is not None
-            and connection.allow_verification_token
-            and check_legacy_token(
-                connection.verification_token, meta.get(LEGACY_TOKEN_HEADER)
-            )
-        ):
-            verdict, secret = Verdict.LEGACY_TOKEN, (secrets[0] if secrets else "")
+        connection, cached = resolve_connection(slug)
+        verdict, secret = verify_request(connection, meta, body)
+        if verdict not in ACCEPTED and cached:
+            # The secret may have changed in another process since it was cached.
+            connection, _ = resolve_connection(slug, fresh=True)
+            verdict, secret = verify_request(connection, meta, body)
         extra = {
             "connection_id": connection.pk if connection else None,
             "verdict": verdict,
             "has_signature": bool(meta.get(SIGNATURE_HEADER)),
         }
-        if verdict not in (Verdict.VALID, Verdict.VALID_PREVIOUS, Verdict.LEGACY_TOKEN):
+        if verdict not in ACCEPTED:
             key = (
                 "zoom.webhook.signature_missing"
                 if verdict in (Verdict.MISSING, Verdict.NO_SECRET)
@@ -371,8 +439,10 @@ def route_app_delivery(data: Mapping[str, Any]) -> ZoomConnection | None:
     payload's ``account_id`` and the host's (or, for app_deauthorized, the
     user's) Zoom user id pick the connection.
     """
-    payload = data.get("payload") or {}
-    obj = payload.get("object") or {}
+    payload = data.get("payload")
+    payload = payload if isinstance(payload, dict) else {}
+    obj = payload.get("object")
+    obj = obj if isinstance(obj, dict) else {}
     user_id = obj.get("host_id") or payload.get("user_id") or ""
     account_id = payload.get("account_id") or obj.get("account_id") or ""
     if not isinstance(user_id, str) or not user_id:
