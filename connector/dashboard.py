@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 
 from .followups import GATE_DOMAIN
 from .models import (
@@ -163,9 +164,13 @@ def funnels(meetings: list[ZoomMeeting]) -> list[Funnel]:
         .annotate(people=Count("email", distinct=True))
         .values_list("meeting", "people")
     )
-    last_runs: dict[int, SyncRun] = {}
-    for run in SyncRun.objects.filter(meeting__in=ids).order_by("-created_at", "-id"):
-        last_runs.setdefault(run.meeting_id, run)
+    latest = (
+        SyncRun.objects.filter(meeting__in=ids)
+        .values("meeting")
+        .annotate(last=Max("id"))
+        .values_list("last", flat=True)
+    )
+    last_runs = {r.meeting_id: r for r in SyncRun.objects.filter(pk__in=list(latest))}
     found = []
     for meeting in meetings:
         row = counts.get(meeting.pk, {})
@@ -182,12 +187,24 @@ def funnels(meetings: list[ZoomMeeting]) -> list[Funnel]:
     return found
 
 
+def past(meetings: QuerySet[ZoomMeeting]) -> QuerySet[ZoomMeeting]:
+    """Occurrences that have started (upcoming ones have no outcome yet)."""
+    begun = [
+        ZoomMeeting.Status.STARTED,
+        ZoomMeeting.Status.ENDED,
+        ZoomMeeting.Status.SYNCED,
+    ]
+    return meetings.filter(
+        Q(start_time__lte=timezone.now()) | Q(start_time__isnull=True, status__in=begun)
+    )
+
+
 def recent_meetings(limit: int = RECENT_MEETINGS) -> list[ZoomMeeting]:
-    """Occurrences that started, newest first (scheduled ones have no funnel yet)."""
+    """The latest occurrences that started, newest first."""
     return list(
-        ZoomMeeting.objects.select_related("connection")
-        .exclude(status=ZoomMeeting.Status.SCHEDULED, start_time__isnull=True)
-        .order_by(F("start_time").desc(nulls_last=True), "-id")[:limit]
+        past(ZoomMeeting.objects.select_related("connection")).order_by(
+            F("start_time").desc(nulls_last=True), "-id"
+        )[:limit]
     )
 
 
@@ -233,16 +250,14 @@ def preview(request: HttpRequest) -> HttpResponse:
     )
     rules = list(FollowUpRule.objects.filter(pk__in=_ids(request.GET.get("rules", ""))))
     connections = {m.connection_id for m in mappings} | {r.connection_id for r in rules}
-    choices = ZoomMeeting.objects.select_related("connection").exclude(
-        start_time__isnull=True
-    )
+    choices = past(ZoomMeeting.objects.select_related("connection"))
     if connections:
         choices = choices.filter(connection_id__in=connections)
     context = {
         **admin.site.each_context(request),
         "is_nav_sidebar_enabled": False,
         "title": "Preview what a sync would write",
-        "choices": choices.order_by("-start_time")[:50],
+        "choices": choices.order_by(F("start_time").desc(nulls_last=True))[:50],
         "mapping_ids": ",".join(str(m.pk) for m in mappings),
         "rule_ids": ",".join(str(r.pk) for r in rules),
         "preview": None,

@@ -84,6 +84,8 @@ def outcomes(transactional_db, connection):
         upserted=5,
         skipped_no_email=1,
     )
+    webinar.recording_share_url = "https://us06web.zoom.us/rec/share/Q1RoadmapShare"
+    webinar.save()
     FollowUpRule.objects.create(
         connection=connection,
         name="Recording email",
@@ -146,8 +148,10 @@ def test_dashboard_shows_each_funnel(page, live_server, staff_user, outcomes):
 def test_preview_lists_what_a_sync_would_write(page, live_server, staff_user, outcomes):
     webinar, _ = outcomes
     ARTIFACTS.mkdir(exist_ok=True)
+    email = FollowUpRule.objects.get(name="Recording email")
     sign_in(page, live_server, staff_user)
-    page.goto(f"{live_server.url}/dashboard/preview/")
+    # As the rules admin's "Preview" action opens it: with a rule not enabled yet.
+    page.goto(f"{live_server.url}/dashboard/preview/?rules={email.pk}")
     page.select_option("#meeting", str(webinar.pk))
     page.click("input[value=Preview]")
     page.wait_for_selector("#contacts")
@@ -159,5 +163,14 @@ def test_preview_lists_what_a_sync_would_write(page, live_server, staff_user, ou
     assert "iPhone (guest)" not in contacts  # no email, no contact
     assert "1 guest without an email would be skipped" in page.inner_text(
         "#preview-summary"
+    )
+    follow_ups = page.inner_text("#preview")
+    assert (
+        "“Recording email” (Recording ready → Send a template email, not enabled)"
+        in (follow_ups)
+    )
+    assert "3 would be sent" in follow_ups
+    assert "RECORDING_URL = https://us06web.zoom.us/rec/share/Q1RoadmapShare" in (
+        follow_ups
     )
     assert FollowUpDispatch.objects.count() == 4  # nothing was written

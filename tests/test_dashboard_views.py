@@ -254,3 +254,45 @@ def test_dispatch_admin_is_read_only_with_a_retry_action(staff_client, meeting):
     assert "1 failed follow-up will be sent again." in response.content.decode()
     failed.refresh_from_db()
     assert failed.will_retry
+
+
+@pytest.mark.django_db
+def test_upcoming_occurrences_have_no_funnel_yet(staff_client, connection, meeting):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from connector.dashboard import recent_meetings
+
+    upcoming = make_occurrence(
+        connection,
+        uuid="next-week==",
+        topic="Q2 Roadmap",
+        status="scheduled",
+        start_time=timezone.now() + timedelta(days=7),
+        end_time=None,
+    )
+    assert recent_meetings() == [meeting]
+    html = staff_client.get(reverse("connector:dashboard")).content.decode()
+    assert f'data-meeting="{upcoming.pk}"' not in html
+
+
+@pytest.mark.django_db
+def test_enabling_from_the_rule_list_is_checked_too(staff_client, connection):
+    email = connection.follow_up_rules.get(action=A.TRANSACTIONAL_TEMPLATE)
+    rules = list(connection.follow_up_rules.order_by("connection", "trigger", "id"))
+    data = {
+        "form-TOTAL_FORMS": len(rules),
+        "form-INITIAL_FORMS": len(rules),
+        "_save": "Save",
+    }
+    for n, rule in enumerate(rules):
+        data[f"form-{n}-id"] = rule.pk
+        if rule.enabled or rule.pk == email.pk:
+            data[f"form-{n}-enabled"] = "on"
+    response = staff_client.post(
+        reverse("admin:connector_followuprule_changelist"), data
+    )
+    assert "needs the Brevo template id" in response.content.decode()
+    email.refresh_from_db()
+    assert not email.enabled

@@ -4,6 +4,7 @@ the number of deliveries, runs or workers."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from datetime import timedelta
@@ -220,3 +221,122 @@ def test_two_concurrent_dispatchers_send_each_follow_up_once(connection):
     assert sum(s.sent for s in summaries) == 5
     assert sum(s.skipped for s in summaries) == 5
     assert FollowUpDispatch.objects.filter(status="sent").count() == 5
+
+
+@pytest.mark.django_db
+def test_duplicated_recording_completed_deliveries_send_once(
+    connection, django_capture_on_commit_callbacks
+):
+    """Zoom delivers recording.completed twice (two bodies, so two deliveries):
+    the handler stores the link each time, the recipients get one email."""
+    from connector import events
+    from connector.models import WebhookDelivery
+
+    meeting = make_occurrence(connection)
+    only_rule(
+        connection,
+        trigger=T.RECORDING_READY,
+        action=A.TRANSACTIONAL_TEMPLATE,
+        template_id=7,
+    )
+    payload = load_fixture("followups/recording_completed.json")
+    with responses.RequestsMock() as mock:
+        mock.post(f"{BREVO}/smtp/email", status=201, json=ANSWERS["smtp_email_created"])
+        for n in range(2):
+            delivery = WebhookDelivery.objects.create(
+                connection=connection,
+                event="recording.completed",
+                event_ts=payload["event_ts"] + n,
+                body_sha256=f"{n:064d}",
+                payload={**payload, "event_ts": payload["event_ts"] + n},
+                status="accepted",
+            )
+            with django_capture_on_commit_callbacks(execute=True):
+                assert events.dispatch(delivery).status == "processed"
+        assert sorted(sent_to(mock)) == [
+            "ana@example.test",
+            "ben@example.test",
+            "cleo@example.test",
+        ]
+        params = json.loads(mock.calls[0].request.body)["params"]
+    assert params["RECORDING_URL"] == SHARE
+    assert params["RECORDING_PASSCODE"] == "Rec0rd!ng"
+    meeting.refresh_from_db()
+    assert meeting.recording_share_url == SHARE
+
+
+@pytest.mark.django_db
+def test_registration_webhook_fires_the_registered_rule_for_that_person(
+    connection, django_capture_on_commit_callbacks
+):
+    from connector import events
+    from connector.models import WebhookDelivery
+
+    meeting = make_occurrence(connection)
+    # The seeded "Registered: Brevo event zoom_registered" rule is on.
+    payload = {
+        "event": "webinar.registration_created",
+        "event_ts": 1772400000000,
+        "payload": {
+            "account_id": "AcctTest0001",
+            "object": {
+                "id": meeting.zoom_id,
+                "uuid": meeting.uuid,
+                "topic": meeting.topic,
+                "type": 5,
+                "start_time": "2026-03-02T17:00:00Z",
+                "registrant": {
+                    "id": "NewRegId99",
+                    "email": "Nia@Example.test",
+                    "first_name": "Nia",
+                    "last_name": "Long",
+                    "tracking_source": {"source_name": "linkedin"},
+                },
+            },
+        },
+    }
+    delivery = WebhookDelivery.objects.create(
+        connection=connection,
+        event="webinar.registration_created",
+        body_sha256="9" * 64,
+        payload=payload,
+        status="accepted",
+    )
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(f"{BREVO}/contacts/attributes", json={"attributes": []})
+        mock.add(
+            responses.POST,
+            re.compile(rf"{BREVO}/contacts/attributes/normal/\w+"),
+            status=201,
+        )
+        mock.post(f"{BREVO}/contacts", status=201, json={"id": 1})
+        mock.post(f"{BREVO}/events/batch", json=ANSWERS["events_batch_accepted"])
+        with django_capture_on_commit_callbacks(execute=True):
+            assert events.dispatch(delivery).status == "processed"
+        batches = [
+            json.loads(c.request.body)["events"]
+            for c in mock.calls
+            if c.request.url.endswith("/events/batch")
+        ]
+    # Only the new registrant: the others registered before this delivery.
+    assert [[e["identifiers"]["email_id"] for e in b] for b in batches] == [
+        ["nia@example.test"]
+    ]
+    assert batches[0][0]["event_name"] == "zoom_registered"
+    assert FollowUpDispatch.objects.get().email == "nia@example.test"
+
+
+@pytest.mark.django_db
+def test_busy_brevo_leaves_rows_for_the_next_run(connection, settings):
+    settings.HTTP_MAX_RETRIES = 0
+    meeting = make_occurrence(connection)
+    only_rule(connection, trigger=T.NO_SHOW, action=A.BREVO_EVENT)
+    with responses.RequestsMock() as mock:
+        mock.post(f"{BREVO}/events/batch", status=503, json={})
+        first = run_follow_ups.delay(meeting.pk, "no_show").get()
+        mock.replace("POST", f"{BREVO}/events/batch", json={"count": 2})
+        second = run_follow_ups.delay(meeting.pk, "no_show").get()
+    assert (first["retry"], second["sent"]) == (2, 2)
+    assert set(FollowUpDispatch.objects.values_list("status", "attempts")) == {
+        ("sent", 2)
+    }

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from urllib.parse import urlencode
 
 from django import forms
@@ -56,9 +57,13 @@ class FollowUpRuleForm(forms.ModelForm):
         fields = "__all__"
 
     def clean(self):
+        """An enabled rule must be able to act (also when enabled from the list)."""
         data = super().clean()
-        rule = FollowUpRule(**{k: v for k, v in data.items() if k in _RULE_FIELDS})
-        if data.get("enabled"):
+        rule = copy.copy(self.instance)
+        for name, value in data.items():
+            if name in _RULE_FIELDS:
+                setattr(rule, name, value)
+        if rule.enabled:
             try:
                 check_rule(rule)
             except RuleConfigError as err:
@@ -119,6 +124,10 @@ class FollowUpRuleAdmin(admin.ModelAdmin):
             },
         ),
     )
+
+    def get_changelist_form(self, request, **kwargs):
+        kwargs.setdefault("form", FollowUpRuleForm)
+        return super().get_changelist_form(request, **kwargs)
 
     def get_queryset(self, request):
         return (

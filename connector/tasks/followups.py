@@ -34,6 +34,10 @@ def _meeting(meeting_id: int) -> ZoomMeeting | None:
 
 def _retry_later(task, summary: followups.Summary) -> None:
     """Some sends failed on a busy or unreachable Brevo: try those again later."""
+    if task.request.is_eager:
+        # Run inline (tests, CELERY_TASK_ALWAYS_EAGER): nothing can schedule a
+        # retry, so the rows wait, marked, for the occurrence's next run.
+        return
     if summary.retry and task.request.retries < MAX_RETRIES:
         logger.warning(
             "followups.retry_scheduled",
@@ -115,6 +119,20 @@ def notify_recording(self, meeting_id: int) -> dict | None:
         "retry": summary.retry,
         "skipped": summary.skipped,
     }
+
+
+@shared_task(name="connector.engagement.rescore", queue="portal")
+def rescore_connection(connection_id: int) -> int:
+    """Re-score every stored attendance of a connection with its current weights."""
+    from ..engagement_score import rescore_meeting
+
+    changed = 0
+    meetings = ZoomMeeting.objects.select_related("connection").filter(
+        connection_id=connection_id
+    )
+    for meeting in meetings.iterator():
+        changed += rescore_meeting(meeting)
+    return changed
 
 
 def enqueue_after_sync(meeting_id: int) -> None:
