@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import requests
-from django.db import close_old_connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -418,36 +418,45 @@ def create_contact(request: HttpRequest, ctx: Ctx):
         )
     email = _email(email_raw) if email_raw else ""
     lists = _lists(ctx, data.get("listIds"))
-    existing = None
-    if email:
-        existing = Contact.objects.filter(account=ctx.account, email=email).first()
-    if existing is None and ext_id:
-        existing = Contact.objects.filter(account=ctx.account, ext_id=ext_id).first()
-    now = timezone.now()
-    if existing is not None:
-        if not data.get("updateEnabled"):
-            raise BrevoError(
-                400,
-                "duplicate_parameter",
-                "Unable to create contact, email is already associated with "
-                "another Contact",
-                {"duplicate_identifiers": ["email" if email else "ext_id"]},
-            )
-        existing.attributes = {**existing.attributes, **attributes}
-        if ext_id:
-            existing.ext_id = ext_id
-        _blacklists(existing, data)
-        existing.modified_at = now
-        existing.save()
-        existing.lists.add(*lists)
-        return 204, None
-    contact = Contact(
-        account=ctx.account, email=email, ext_id=ext_id, attributes=attributes
-    )
-    _blacklists(contact, data)
-    contact.save()
-    contact.lists.add(*lists)
-    return 201, {"id": contact.pk}
+    existing = _existing(ctx, email, ext_id)
+    if existing is None:
+        contact = Contact(
+            account=ctx.account, email=email, ext_id=ext_id, attributes=attributes
+        )
+        _blacklists(contact, data)
+        try:
+            with transaction.atomic():
+                contact.save()
+        except IntegrityError:
+            # Created by a concurrent request since we looked: treat as existing.
+            existing = _existing(ctx, email, ext_id)
+        else:
+            contact.lists.add(*lists)
+            return 201, {"id": contact.pk}
+    if not data.get("updateEnabled"):
+        raise BrevoError(
+            400,
+            "duplicate_parameter",
+            "Unable to create contact, email is already associated with "
+            "another Contact",
+            {"duplicate_identifiers": ["email" if email else "ext_id"]},
+        )
+    existing.attributes = {**existing.attributes, **attributes}
+    if ext_id:
+        existing.ext_id = ext_id
+    _blacklists(existing, data)
+    existing.modified_at = timezone.now()
+    existing.save()
+    existing.lists.add(*lists)
+    return 204, None
+
+
+def _existing(ctx: Ctx, email: str, ext_id: str) -> Contact | None:
+    contacts = Contact.objects.select_for_update().filter(account=ctx.account)
+    found = contacts.filter(email=email).first() if email else None
+    if found is None and ext_id:
+        found = contacts.filter(ext_id=ext_id).first()
+    return found
 
 
 def _blacklists(contact: Contact, data: dict) -> None:
@@ -737,15 +746,17 @@ def create_attribute(request: HttpRequest, ctx: Ctx, category: str, name: str):
     if kind == "id" and category != "transactional":
         raise bad("type id is only allowed with category transactional")
     key = name.upper()
-    if Attribute.objects.filter(account=ctx.account, name=key).exists():
-        raise bad("Attribute name must be unique")
-    Attribute.objects.create(
-        account=ctx.account,
-        name=key,
-        category=category,
-        type=kind,
-        enumeration=data.get("enumeration") or [],
-    )
+    try:
+        with transaction.atomic():
+            Attribute.objects.create(
+                account=ctx.account,
+                name=key,
+                category=category,
+                type=kind,
+                enumeration=data.get("enumeration") or [],
+            )
+    except IntegrityError as err:
+        raise bad("Attribute name must be unique") from err
     return 201, None
 
 
@@ -823,7 +834,8 @@ def _schedule_completion(process_id: int, delay: float) -> None:
             if process is not None:
                 finish_import(process)
         finally:
-            close_old_connections()
+            # A timer thread's connection would otherwise stay open.
+            connection.close()
 
     timer = threading.Timer(delay + 0.05, run)
     timer.daemon = True

@@ -185,3 +185,22 @@ def reset_view(request: HttpRequest) -> HttpResponse:
         ):
             model.objects.all().delete()
     return json_response({"reset": True, **stats()})
+
+
+@csrf_exempt
+def unknown_zoom_path(request: HttpRequest) -> HttpResponse:
+    # Not yet: the rest of Zoom's API; add endpoints here as the portal uses them.
+    return json_response(
+        {"code": 404, "message": f"The sandbox does not serve {request.path}."}, 404
+    )
+
+
+@csrf_exempt
+def unknown_brevo_path(request: HttpRequest) -> HttpResponse:
+    return json_response(
+        {
+            "code": "document_not_found",
+            "message": f"The sandbox does not serve {request.path}.",
+        },
+        404,
+    )

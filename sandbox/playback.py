@@ -10,6 +10,7 @@ each attempt; the body and ``x-zm-request-id`` stay the same across retries.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import hmac
@@ -25,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from . import ids
 from .models import (
@@ -76,6 +77,8 @@ class Options:
     retry_scale: float = 0.01
     timeout: float | None = None
     concurrency: int = 4
+    # Zoom checks the endpoint (endpoint.url_validation) before sending events.
+    validate: bool = False
 
 
 @dataclass
@@ -102,6 +105,7 @@ class Result:
     guests: int
     no_shows: int
     target: str = ""
+    validated: bool | None = None
     webhooks: int = 0
     delivered: int = 0
     failed: int = 0
@@ -585,8 +589,12 @@ class Sender:
                 delivered=ok,
                 gave_up=gave_up,
             )
-        finally:
-            close_old_connections()
+        except DatabaseError:
+            # The record is for people to read; the delivery itself goes on.
+            logger.exception(
+                "sandbox.webhook.record_failed", extra={"send_id": send.pk}
+            )
+            connection.close()
         with self.lock:
             self.attempts += 1
             if ok:
@@ -632,7 +640,58 @@ class Sender:
                 self.lock.wait(0.5)
             self.stop = True
             self.lock.notify_all()
+        self._close_connections()
         self.pool.shutdown(wait=True)
+
+    def _close_connections(self) -> None:
+        """Close each pool thread's database connection (one task per thread)."""
+        workers = self.pool._max_workers
+        barrier = threading.Barrier(workers)
+
+        def close() -> None:
+            connection.close()
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=10)
+
+        for future in [self.pool.submit(close) for _ in range(workers)]:
+            future.result()
+
+
+def validate_endpoint(app: ZoomApp, target: str, timeout: float = 3.0) -> bool:
+    """Zoom's URL validation: a signed ``endpoint.url_validation`` whose answer
+    must carry ``plainToken`` and ``encryptedToken = hex(HMAC_SHA256(secret,
+    plainToken))`` within 3 seconds (Zoom reference §1.2)."""
+    plain = secrets.token_urlsafe(16)
+    event = {
+        "payload": {"plainToken": plain},
+        "event_ts": int(time.time() * 1000),
+        "event": "endpoint.url_validation",
+    }
+    body = json.dumps(event, separators=(",", ":")).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "content-type": "application/json; charset=utf-8",
+        "user-agent": USER_AGENT,
+        "clientid": app.client_id,
+        "x-zm-request-timestamp": timestamp,
+        "x-zm-signature": sign(app.webhook_secret_token, timestamp, body),
+        "x-zm-request-id": ids.request_id(),
+        "x-zm-trackingid": ids.tracking_id(),
+    }
+    expected = hmac.new(
+        app.webhook_secret_token.encode(), plain.encode(), hashlib.sha256
+    ).hexdigest()
+    try:
+        response = requests.post(target, data=body, headers=headers, timeout=timeout)
+        answer = response.json()
+    except (requests.RequestException, ValueError):
+        return False
+    return (
+        response.status_code == 200
+        and isinstance(answer, dict)
+        and answer.get("plainToken") == plain
+        and hmac.compare_digest(str(answer.get("encryptedToken", "")), expected)
+    )
 
 
 def default_target(slug: str) -> str:
@@ -666,6 +725,12 @@ def play(options: Options, on_built=None) -> Result:
         return result
     target = options.target or default_target(options.slug)
     result.target = target
+    if options.validate:
+        result.validated = validate_endpoint(app, target)
+        if not result.validated:
+            # Zoom sends nothing to an endpoint that fails validation.
+            result.seconds = round(time.monotonic() - clock, 3)
+            return result
     phases = events_for(built)
     seq = 0
     sender = Sender(app, target, options)
@@ -717,7 +782,7 @@ def play_in_background(options: Options) -> str:
             logger.exception("sandbox.playback.failed")
         finally:
             ready.set()
-            close_old_connections()
+            connection.close()
 
     threading.Thread(target=run, daemon=True).start()
     ready.wait(60)

@@ -21,6 +21,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from .models import CallLog, SandboxConfig
 
+CALL_LOG_KEEP = 100_000
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -111,7 +113,7 @@ def log_call(
     account: str = "",
     outcome: str = "",
 ) -> None:
-    CallLog.objects.create(
+    row = CallLog.objects.create(
         api=api,
         method=request.method or "",
         path=request.path[:500],
@@ -122,6 +124,9 @@ def log_call(
         outcome=outcome,
         duration_ms=int((time.monotonic() - started) * 1000),
     )
+    # Keep the log bounded on a long-running development server.
+    if row.pk % 1000 == 0:
+        CallLog.objects.filter(pk__lte=row.pk - CALL_LOG_KEEP).delete()
 
 
 def next_midnight_utc() -> datetime:

@@ -106,4 +106,10 @@ page_urls = [
     path("brevo/contacts/<int:pk>/", pages.contact, name="contact"),
 ]
 
-urlpatterns = zoom_urls + brevo_urls + inspect_urls + page_urls
+# API clients get JSON, not an HTML page, for a path the sandbox does not serve.
+unknown_urls = [
+    re_path(r"^zoom/v2/", inspect_api.unknown_zoom_path),
+    re_path(r"^brevo/v3/", inspect_api.unknown_brevo_path),
+]
+
+urlpatterns = zoom_urls + brevo_urls + inspect_urls + page_urls + unknown_urls

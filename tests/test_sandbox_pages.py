@@ -123,3 +123,37 @@ def test_sandbox_absent_when_off():
         timeout=60,
     )
     assert done.stdout.strip() == "absent", done.stderr
+
+
+def test_unknown_api_paths_answer_json(sandbox_env):
+    zoom = requests.get(f"{sandbox_env.zoom_api}/metrics/meetings", timeout=10)
+    assert zoom.status_code == 404 and zoom.json()["code"] == 404
+    brevo = requests.get(f"{sandbox_env.brevo_api}/loyalty/programs", timeout=10)
+    assert brevo.status_code == 404 and brevo.json()["code"] == "document_not_found"
+
+
+def test_admin_links_to_the_play_page(sandbox_env, django_user_model):
+    django_user_model.objects.create_superuser("root", "root@example.test", "pw-12345")
+    session = requests.Session()
+    login = session.get(f"{sandbox_env.url}/admin/login/", timeout=10)
+    answer = session.post(
+        login.url,
+        data={
+            "username": "root",
+            "password": "pw-12345",
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            "next": "/admin/",
+        },
+        headers={"Referer": login.url},
+        timeout=10,
+    )
+    assert answer.url.endswith("/admin/")
+    page = session.get(f"{sandbox_env.url}/admin/sandbox/meeting/", timeout=10)
+    assert page.status_code == 200 and "/sandbox/play/" in page.text
+    app = sandbox_env.zoom_app
+    detail = session.get(
+        f"{sandbox_env.url}/admin/sandbox/zoomapp/{app.pk}/change/", timeout=10
+    )
+    assert detail.status_code == 200 and app.client_id in detail.text
+    assert app.client_secret not in detail.text
+    assert app.webhook_secret_token not in detail.text

@@ -168,11 +168,11 @@ def test_missing_and_expired_token_give_124(sandbox_env):
     missing = requests.get(url, timeout=10)
     assert missing.status_code == 401
     assert missing.json() == {"code": 124, "message": "Invalid access token."}
-    config(sandbox_env, token_ttl_seconds=1)
+    config(sandbox_env, token_ttl_seconds=3)
     token = s2s_token(sandbox_env)
     fresh = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert fresh.status_code == 200
-    time.sleep(1.2)
+    time.sleep(3.2)
     expired = requests.get(
         url, headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
@@ -474,3 +474,13 @@ def test_ten_thousand_attendees_build_fast(sandbox_env):
     )
     print(f"one page of 300 in {time.monotonic() - started:.3f}s")
     assert page.status_code == 200 and len(page.json()["participants"]) == 300
+
+
+def test_rate_limit_default_comes_from_settings(sandbox_env, settings):
+    url = f"{sandbox_env.url}/sandbox/api/config"
+    assert requests.get(url, timeout=10).json()["rate_limits"] is False  # test settings
+    settings.SANDBOX_RATE_LIMITS = True
+    requests.post(
+        f"{sandbox_env.url}/sandbox/api/reset", json={"config": True}, timeout=10
+    )
+    assert requests.get(url, timeout=10).json()["rate_limits"] is True

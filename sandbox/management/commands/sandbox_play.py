@@ -48,6 +48,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--timeout", type=float, default=None)
         parser.add_argument("--concurrency", type=int, default=4)
+        parser.add_argument(
+            "--validate",
+            action="store_true",
+            help="Validate the endpoint first (endpoint.url_validation), as Zoom does.",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON line.")
 
     def handle(self, *args, **o) -> None:
@@ -77,6 +82,7 @@ class Command(BaseCommand):
             retry_scale=o["retry_scale"],
             timeout=o["timeout"],
             concurrency=o["concurrency"],
+            validate=o["validate"],
         )
 
         def built(result) -> None:
@@ -97,6 +103,10 @@ class Command(BaseCommand):
         if o["json"]:
             self.stdout.write(json.dumps(result.as_dict()))
             return
+        if result.validated is False:
+            raise CommandError(
+                f"{result.target} failed endpoint validation: nothing was sent."
+            )
         if options.webhooks:
             self.stdout.write(
                 f"webhooks: {result.webhooks} sent to {result.target}, "
