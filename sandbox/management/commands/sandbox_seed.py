@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from connector.models import Audience, ZoomConnection
 from connector.models import BrevoAccount as PortalBrevoAccount
-from connector.models import ZoomConnection
 from sandbox import seed
 
 SLUG = "sandbox"
@@ -50,7 +50,14 @@ class Command(BaseCommand):
                 "brevo_account": portal_brevo,
             }
             if connection is None:
-                ZoomConnection.objects.create(name="Sandbox Zoom", slug=SLUG, **values)
+                # The sandbox's participant data is complete as soon as a meeting
+                # ends, so a short delay lets a newcomer see contacts in seconds.
+                connection = ZoomConnection.objects.create(
+                    name="Sandbox Zoom", slug=SLUG, sync_delay_seconds=10, **values
+                )
+                connection.list_assignments.get_or_create(
+                    audience=Audience.WEBINAR_NO_SHOWS, list_id=18
+                )
                 self.stdout.write("Created the portal's Zoom connection: sandbox")
             else:
                 changed = [k for k, v in values.items() if getattr(connection, k) != v]
