@@ -146,6 +146,7 @@ def test_import_sends_json_body_with_lists_and_notify_url(brevo):
     assert sent["jsonBody"] == contacts
     assert sent["listIds"] == [16, 17]
     assert sent["notifyUrl"] == "https://portal/x/"
+    assert "李雷".encode() in responses.calls[0].request.body  # UTF-8, not \\u escapes
     assert sent["updateExistingContacts"] is True
     assert sent["emptyContactsAttributes"] is False
     assert "unlinkListIds" not in sent

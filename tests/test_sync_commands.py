@@ -31,7 +31,7 @@ def conn(connection, settings):
 
 @pytest.fixture
 def no_waiting(monkeypatch):
-    monkeypatch.setattr("connector.sync.pipeline.POLL_FIRST", 0.0)
+    monkeypatch.setattr("connector.sync.imports.POLL_FIRST", 0.0)
 
 
 def run_command(*args) -> tuple[str, str]:
@@ -233,3 +233,22 @@ def test_backfill_action_enqueues_a_backfill_per_connection(
         )
     ]
     assert "Queued a backfill of" in response.content.decode()
+
+
+def test_run_page_shows_its_imports_and_items(client, staff_user, conn):
+    from connector.models import BrevoImport, SyncRunItem
+
+    grant(staff_user, "view_syncrun")
+    grant(staff_user, "view_syncrunitem")
+    run = SyncRun.objects.create(
+        connection=conn, kind="webinar", zoom_ref=WEBINAR_ID, trigger="admin"
+    )
+    BrevoImport.objects.create(
+        run=run, account=conn.brevo_account, process_id=4242, list_ids=[16, 17]
+    )
+    SyncRunItem.objects.create(run=run, name="iPhone", reason="no_email")
+    client.force_login(staff_user)
+    page = client.get(f"/admin/connector/syncrun/{run.pk}/change/").content.decode()
+    assert "4242" in page
+    assert "iPhone" in page
+    assert conn.brevo_account.api_key not in page

@@ -112,7 +112,7 @@ def test_played_webinar_becomes_brevo_contacts_on_the_right_lists(portal):
     assert again.brevo_calls == len(again.imports.all())  # attributes were cached
     assert brevo_state() == before
     assert Attendance.objects.filter(meeting=run.meeting).count() == (
-        len(people) + len({g.lower() for g in guests})
+        len(people) + len(guests)
     )
 
 
@@ -130,3 +130,38 @@ def brevo_state() -> dict[str, tuple]:
         c.email: (c.attributes, sorted(c.lists.values_list("list_id", flat=True)))
         for c in Contact.objects.prefetch_related("lists")
     }
+
+
+@pytest.fixture
+def worker_points_at_sandbox(portal, live_server, monkeypatch):
+    """The worker process reads its settings from the environment."""
+    base = live_server.url
+    monkeypatch.setenv("PORTAL_BASE_URL", base)
+    monkeypatch.setenv("ZOOM_API_BASE_URL", f"{base}/sandbox/zoom/v2")
+    monkeypatch.setenv("ZOOM_OAUTH_BASE_URL", f"{base}/sandbox/zoom")
+    monkeypatch.setenv("BREVO_API_BASE_URL", f"{base}/sandbox/brevo/v3")
+    return portal
+
+
+def test_queued_run_is_done_by_a_real_worker(
+    worker_points_at_sandbox, celery_worker_process
+):
+    from connector.sync.pipeline import start_sync
+    from sandbox.playback import Options, play
+    from tests.conftest import wait_for
+
+    portal = worker_points_at_sandbox
+    played = play(Options(kind="meeting", attendees=12, webhooks=False, seed=5))
+    run = start_sync(portal, "meeting", played.uuid, SyncRun.Trigger.ADMIN)
+
+    def finished():
+        run.refresh_from_db()
+        return run.status not in (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
+
+    wait_for(finished, timeout=60, interval=0.3)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    people, _ = expected_people(played.uuid)
+    assert run.upserted == len(people)
+    state = brevo_state()
+    for email in people:
+        assert 15 in state[email][1], email

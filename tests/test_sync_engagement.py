@@ -87,7 +87,7 @@ def test_registered_but_never_joined_is_a_no_show():
 
 def test_guest_without_email_and_invalid_email_are_kept_apart():
     people = played()
-    guest = people["guest:iphone de marie"]
+    guest = people["guest:iPhone de Marie"]
     assert guest.is_guest
     assert guest.sessions == 2
     assert guest.total_seconds == 480 + 1080
@@ -117,6 +117,8 @@ def test_merge_helpers():
         ("李雷", "李雷", ""),
         ("Doe, John", "John", "Doe"),
         ("Jane Doe, PhD", "Jane", "Doe"),
+        ("Curie, Marie (Dr.)", "Marie", "Curie"),
+        ("Smith, J.", "J.", "Smith"),
         ("Mary Ann de la Cruz", "Mary", "Ann de la Cruz"),
         ("  Cher  ", "Cher", ""),
         ("", "", ""),
@@ -224,3 +226,55 @@ def test_meeting_topic_is_not_a_webinar_name():
     fields = person_fields(people["zoe@example.com"], meeting)
     assert fields[ZoomField.WEBINAR_TITLE] == ""
     assert fields[ZoomField.MEETING_TOPIC] == "Weekly sync"
+
+
+def test_participants_before_registrants_give_the_same_people():
+    """Registrants and participants are fetched side by side: order must not matter."""
+    engagement = Engagement()
+    for page in ("participants_page1", "participants_page2"):
+        for row in load_fixture(f"sync/{page}.json")["participants"]:
+            engagement.add_session(row)
+    for page in ("registrants_page1", "registrants_page2"):
+        for row in load_fixture(f"sync/{page}.json")["registrants"]:
+            engagement.add_registrant(row)
+    late = {p.key: p for p in engagement.finish(Occurrence(start=START, end=END))}
+    early = played()
+    assert set(late) == set(early)
+    for key, person in early.items():
+        other = late[key]
+        assert (other.email, other.sessions, other.total_seconds, other.status) == (
+            person.email,
+            person.sessions,
+            person.total_seconds,
+            person.status,
+        )
+        assert other.registrant_id == person.registrant_id
+
+
+def test_link_joiner_and_signed_in_sessions_of_one_registrant_merge():
+    engagement = Engagement()
+    engagement.add_session(
+        {
+            "registrant_id": "r1",
+            "user_email": "",
+            "name": "Ana",
+            "join_time": "2026-03-02T17:00:00Z",
+            "leave_time": "2026-03-02T17:10:00Z",
+        }
+    )
+    engagement.add_session(
+        {
+            "registrant_id": "",
+            "user_email": "ANA@example.com",
+            "name": "Ana P",
+            "join_time": "2026-03-02T17:20:00Z",
+            "leave_time": "2026-03-02T17:30:00Z",
+        }
+    )
+    engagement.add_registrant({"id": "r1", "email": "ana@example.com"})
+    (ana,) = engagement.finish(Occurrence(start=START, end=END))
+    assert ana.key == "ana@example.com"
+    assert ana.sessions == 2
+    assert ana.total_seconds == 1200
+    assert ana.first_join == START
+    assert ana.registrant_id == "r1"

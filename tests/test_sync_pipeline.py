@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 import responses
 from django.utils import timezone
 
@@ -20,7 +21,7 @@ from connector.models import (
     SyncRunItem,
     ZoomMeeting,
 )
-from connector.sync import pipeline
+from connector.sync import imports as pipeline_imports
 from connector.sync.pipeline import TransientSyncError, run_sync, start_sync
 from tests.conftest import load_fixture
 
@@ -173,7 +174,7 @@ def test_webinar_run_writes_each_audience_to_its_lists(conn):
         "zoe@example.com",
         "doe.john@example.com",
         "sam.noshow@example.com",
-        "guest:iphone de marie",
+        "guest:iPhone de Marie",
         "invalid:typo.person@",
     }
     assert rows["jane.doe@example.com"].sessions == 3
@@ -360,6 +361,13 @@ def test_missing_scope_fails_naming_the_scope(conn):
             "[webinar:read:list_registrants:admin].",
         },
     )
+    responses.add_callback(
+        responses.GET,
+        re.compile(rf"{ZOOM}/past_webinars/[^/]+/participants"),
+        callback=paged(
+            "sync/participants_page1.json", "sync/participants_page2.json", "partpage2"
+        ),
+    )
     run = sync(conn)
     assert run.status == SyncRun.Status.FAILED
     assert "webinar:read:list_registrants:admin" in run.error
@@ -484,7 +492,7 @@ def test_notify_endpoint_marks_the_import_completed_once(client, conn):
     record = BrevoImport.objects.create(
         account=conn.brevo_account, process_id=5, contacts=3
     )
-    url = f"/hooks/brevo/import/{pipeline.notify_token(record.pk)}/"
+    url = f"/hooks/brevo/import/{pipeline_imports.notify_token(record.pk)}/"
     assert (
         client.post(
             url, data=b'{"status":"done"}', content_type="application/json"
@@ -506,18 +514,105 @@ def test_notify_endpoint_marks_the_import_completed_once(client, conn):
 
 
 def test_notify_is_used_only_where_brevo_can_reach_the_portal(settings, monkeypatch):
-    monkeypatch.setattr(pipeline, "_probe", lambda base: True)
+    monkeypatch.setattr(pipeline_imports, "_probe", lambda base: True)
     settings.BREVO_IMPORT_NOTIFY = "auto"
     settings.PORTAL_BASE_URL = "http://127.0.0.1:8000"
     settings.BREVO_API_BASE_URL = "https://api.brevo.com/v3"
-    assert pipeline.notify_base_url() is None  # Brevo cannot call a loopback
+    assert pipeline_imports.notify_base_url() is None  # Brevo cannot call a loopback
     settings.BREVO_API_BASE_URL = "http://127.0.0.1:8000/sandbox/brevo/v3"
-    assert pipeline.notify_base_url() == "http://127.0.0.1:8000"
+    assert pipeline_imports.notify_base_url() == "http://127.0.0.1:8000"
     settings.PORTAL_BASE_URL = "https://portal.example.com"
     settings.BREVO_API_BASE_URL = "https://api.brevo.com/v3"
-    assert pipeline.notify_base_url() == "https://portal.example.com"
-    monkeypatch.setattr(pipeline, "_probe", lambda base: False)
-    assert pipeline.notify_base_url() is None
+    assert pipeline_imports.notify_base_url() == "https://portal.example.com"
+    monkeypatch.setattr(pipeline_imports, "_probe", lambda base: False)
+    assert pipeline_imports.notify_base_url() is None
     settings.BREVO_IMPORT_NOTIFY = "off"
-    monkeypatch.setattr(pipeline, "_probe", lambda base: True)
-    assert pipeline.notify_base_url() is None
+    monkeypatch.setattr(pipeline_imports, "_probe", lambda base: True)
+    assert pipeline_imports.notify_base_url() is None
+
+
+def test_task_is_declared_for_the_portal_queue_and_retries_only_transient_errors():
+    from connector.tasks.sync import run_sync_task
+
+    assert run_sync_task.name == "connector.sync.run"
+    assert run_sync_task.queue == "portal"
+    assert run_sync_task.acks_late is True
+    assert run_sync_task.autoretry_for == (TransientSyncError,)
+    assert run_sync_task.max_retries == 5
+
+
+@responses.activate
+def test_task_on_a_finished_run_does_nothing(conn):
+    from connector.tasks.sync import run_sync_task
+
+    zoom_webinar()
+    brevo_ok()
+    run = sync(conn)
+    calls = len(responses.calls)
+    assert run_sync_task.apply(args=(run.pk,)).get() == SyncRun.Status.SUCCEEDED
+    assert len(responses.calls) == calls
+
+
+@responses.activate
+def test_task_retries_a_transient_failure_then_fails_on_the_last_try(conn, settings):
+    from celery.exceptions import Retry
+
+    from connector.tasks.sync import run_sync_task
+
+    settings.HTTP_MAX_RETRIES = 0
+    responses.get(re.compile(rf"{ZOOM}/past_webinars/[^/]+$"), status=502)
+    run = new_run(conn)
+    with pytest.raises(Retry):
+        run_sync_task.apply(args=(run.pk,), throw=True)
+    run.refresh_from_db()
+    assert run.status == SyncRun.Status.QUEUED
+    assert run.error.startswith("Will retry")
+
+    last = run_sync_task.apply(args=(run.pk,), retries=run_sync_task.max_retries)
+    assert last.get() == SyncRun.Status.FAILED
+    run.refresh_from_db()
+    assert run.error.startswith("Gave up after retries")
+
+
+@responses.activate
+def test_webinar_without_registrant_ids_reads_the_report_instead(conn):
+    zoom_webinar()
+    brevo_ok()
+    without_ids = load_fixture("sync/participants_page1.json")
+    for row in without_ids["participants"]:
+        del row["registrant_id"]
+    without_ids["next_page_token"] = ""
+    responses.replace(
+        responses.GET,
+        re.compile(rf"{ZOOM}/past_webinars/[^/]+/participants"),
+        json=without_ids,
+    )
+    responses.add_callback(
+        responses.GET,
+        re.compile(rf"{ZOOM}/report/webinars/[^/]+/participants"),
+        callback=paged(
+            "sync/participants_page1.json", "sync/participants_page2.json", "partpage2"
+        ),
+    )
+    run = sync(conn)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    report_calls = [c for c in responses.calls if "/report/webinars/" in c.request.url]
+    assert len(report_calls) == 2
+    assert "include_fields=registrant_id" in report_calls[0].request.url
+    li = Attendance.objects.get(person_key="li.lei@example.cn")
+    assert li.registrant_id == "reg-li"
+
+
+@responses.activate
+def test_portal_probe_is_remembered_for_a_while_then_asked_again(monkeypatch):
+    base = "http://portal.test"
+    pipeline_imports._probed.clear()
+    responses.get(f"{base}/healthz", body=requests.ConnectionError("refused"))
+    assert pipeline_imports._probe(base) is False
+    responses.replace(responses.GET, f"{base}/healthz", status=503)
+    assert pipeline_imports._probe(base) is False  # remembered
+    assert len(responses.calls) == 1
+    monkeypatch.setattr(pipeline_imports, "PROBE_TTL", 0.0)
+    assert pipeline_imports._probe(base) is True  # any HTTP answer counts
+    assert len(responses.calls) == 2
+    pipeline_imports._probed.clear()

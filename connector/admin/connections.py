@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
@@ -138,6 +139,34 @@ class ZoomConnectionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return can_manage_credentials(request) and super().has_add_permission(request)
+
+    def save_model(self, request, obj, form, change) -> None:
+        """A new webhook secret token is a rotation: the one it replaces keeps
+        verifying deliveries for ``WEBHOOK_SECRET_ROTATION_HOURS``, so those
+        Zoom signed (or retries) with it while the app changes are not refused.
+        An admin who sets the previous secret by hand keeps that choice."""
+        rotated = (
+            change
+            and "webhook_secret_token" in form.changed_data
+            and "previous_webhook_secret_token" not in form.changed_data
+        )
+        if rotated:
+            old = ZoomConnection.objects.get(pk=obj.pk).webhook_secret_token
+            if old and old != obj.webhook_secret_token:
+                window = timedelta(hours=settings.WEBHOOK_SECRET_ROTATION_HOURS)
+                obj.previous_webhook_secret_token = old
+                obj.previous_secret_valid_until = timezone.now() + window
+            else:
+                rotated = False
+        super().save_model(request, obj, form, change)
+        if rotated:
+            ConnectionEvent.record(
+                obj,
+                ConnectionEvent.Kind.SECRET_ROTATED,
+                f"Webhook secret token replaced; the previous one is accepted until "
+                f"{obj.previous_secret_valid_until:%Y-%m-%d %H:%M} UTC.",
+                actor=request.user,
+            )
 
     # One small Zoom call per selected connection, answered on the page: an
     # operator waits for this result, so it is not queued.

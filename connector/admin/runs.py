@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from ..models import SyncRun, SyncRunItem
+from ..models import BrevoImport, SyncRun, SyncRunItem
 from .base import ReadOnlyAdmin
 
 
@@ -15,6 +15,32 @@ class SyncRunItemInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+
+class BrevoImportInline(admin.TabularInline):
+    """The run's Brevo imports: lists, size, and how completion was learnt."""
+
+    model = BrevoImport
+    extra = 0
+    can_delete = False
+    fields = (
+        "process_id",
+        "list_ids",
+        "contacts",
+        "body_bytes",
+        "status",
+        "notified_at",
+        "process_polls",
+        "completed_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Part of the run's record: whoever may read runs may read these.
+        return request.user.has_perm("connector.view_syncrun")
 
 
 @admin.register(SyncRun)
@@ -36,7 +62,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
     search_fields = ("zoom_ref", "error", "meeting__topic")
     date_hierarchy = "created_at"
     raw_id_fields = ("meeting", "requested_by")
-    inlines = [SyncRunItemInline]
+    inlines = [BrevoImportInline, SyncRunItemInline]
 
 
 @admin.register(SyncRunItem)

@@ -17,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from ..models import BrevoImport
-from ..sync.pipeline import import_for_token
+from ..sync.imports import import_for_token
 
 logger = logging.getLogger(__name__)
 

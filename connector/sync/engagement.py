@@ -11,6 +11,7 @@ score, and lists the registrants who never came.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,7 +40,26 @@ REGISTRANT_FIELDS = (
 
 def normalize_email(value: str | None) -> str:
     """Emails match trimmed and lower-cased: ``" Ana@X.com "`` is ``ana@x.com``."""
-    return (value or "").strip().lower()
+    return text(value).strip().lower()
+
+
+def text(value: object) -> str:
+    """A row's value as text: strings as they are, numbers written out, and
+    anything else (a list or an object where Zoom documents a string) empty."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def seconds(value: object) -> int:
+    """A ``duration`` in whole seconds; 0 when it is not a finite number ≥ 0."""
+    try:
+        number = float(text(value) or 0)
+    except ValueError:
+        return 0
+    return int(number) if math.isfinite(number) and 0 <= number < 2**31 else 0
 
 
 def is_valid_email(email: str) -> bool:
@@ -127,12 +147,11 @@ class Engagement:
     def add_registrant(self, row: dict) -> None:
         self.registrant_rows += 1
         email = normalize_email(row.get("email"))
-        reg_id = str(row.get("id") or row.get("registrant_id") or "") or (
-            f"email:{email}"
-        )
-        kept = {name: row.get(name) or "" for name in REGISTRANT_FIELDS}
+        reg_id = text(row.get("id") or row.get("registrant_id")) or f"email:{email}"
+        kept = {name: text(row.get(name)) for name in REGISTRANT_FIELDS}
         kept["email"] = email
-        source = (row.get("tracking_source") or {}).get("source_name") or ""
+        tracking = row.get("tracking_source")
+        source = text(tracking.get("source_name")) if isinstance(tracking, dict) else ""
         kept["source"] = source
         self.registrants[reg_id] = kept
         if email:
@@ -142,7 +161,7 @@ class Engagement:
         """Fold one participant row (one join session) into its person."""
         self.rows += 1
         email = normalize_email(row.get("user_email") or row.get("email"))
-        reg_id = str(row.get("registrant_id") or "")
+        reg_id = text(row.get("registrant_id"))
         registrant = self.registrants.get(reg_id) if reg_id else None
         if not email and registrant:
             # Joined through their registration link without signing in.
@@ -155,9 +174,10 @@ class Engagement:
             # Registrants may still be arriving: resolved to an email in finish().
             key = f"rid:{reg_id}"
         else:
-            guest = row.get("participant_user_id") or row.get("id") or ""
-            guest = guest or (row.get("name") or "").strip().lower()
-            key = f"guest:{guest or row.get('user_id') or 'unknown'}"
+            guest = text(row.get("participant_user_id")) or text(row.get("id"))
+            # The same key the live join webhooks use (connector.events).
+            guest = guest or text(row.get("name")).strip()
+            key = f"guest:{guest or text(row.get('user_id')) or 'unknown'}"
 
         person = self.people.get(key)
         if person is None:
@@ -173,7 +193,7 @@ class Engagement:
             person.registrant_id = reg_id
             self.matched.add(reg_id)
         if not person.name:
-            person.name = (row.get("name") or "").strip()
+            person.name = text(row.get("name")).strip()
 
         person.sessions += 1
         join = parse_time(row.get("join_time"))
@@ -185,7 +205,7 @@ class Engagement:
         if join and leave and leave >= join:
             person.intervals.append((join.timestamp(), leave.timestamp()))
         else:
-            person.untimed_seconds += int(row.get("duration") or 0)
+            person.untimed_seconds += seconds(row.get("duration"))
 
     # Output ------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ out so an import never blanks a value Brevo already holds.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -52,6 +54,9 @@ NAME_SUFFIXES = frozenset(
 )
 
 
+_PARENTHESES = re.compile(r"\([^)]*\)")
+
+
 class MappingError(ValueError):
     """A transform cannot apply to the value it was given."""
 
@@ -75,11 +80,12 @@ def split_name(name: str) -> tuple[str, str]:
     """A display name as (first, last).
 
     "Jane Doe" → ("Jane", "Doe"); "Mary Ann de la Cruz" → ("Mary", "Ann de la
-    Cruz"); "Doe, Jane" → ("Jane", "Doe"); "Jane Doe, PhD" → ("Jane", "Doe").
+    Cruz"); "Doe, Jane" → ("Jane", "Doe"); "Jane Doe, PhD" → ("Jane", "Doe");
+    "Curie, Marie (Dr.)" → ("Marie", "Curie"): remarks in parentheses go.
     A name without spaces (李雷, a nickname) stays whole as the first name: its
     family part cannot be told apart reliably, and nothing is lost.
     """
-    name = " ".join((name or "").split())
+    name = " ".join(_PARENTHESES.sub(" ", name or "").split())
     if "," in name:
         head, _, tail = name.partition(",")
         tail = tail.strip()
@@ -122,6 +128,9 @@ def apply_transform(value: Any, transform: str, tz: ZoneInfo | None = None) -> A
             seconds = float(value)
         except (TypeError, ValueError) as err:
             raise MappingError(f"not a number of seconds: {value!r}") from err
+        if not math.isfinite(seconds):
+            # "inf" and "nan" parse as floats; Brevo takes neither.
+            raise MappingError(f"not a number of seconds: {value!r}")
         if transform == T.SECONDS:
             return int(seconds) if seconds.is_integer() else seconds
         minutes = round(seconds / 60, 1)

@@ -7,16 +7,17 @@ task and the management commands both use it).
 A run, for one meeting or webinar occurrence:
 
 1. reads the occurrence's details (uuid, topic, start and end);
-2. for a webinar, pages through the approved registrants;
-3. pages through the participants (one row per join session), folding each row
-   into its person as it arrives, so memory grows with people, not rows;
-4. joins attendees to registrants, lists the no-shows, computes the metrics;
+2. pages through the participants (one row per join session) and, for a
+   webinar, the approved registrants on a second thread, folding each row into
+   its person as it arrives, so memory grows with people, not rows;
+3. joins attendees to registrants, lists the no-shows, computes the metrics;
+4. stores ``Attendance`` rows in bulk, and a ``SyncRunItem`` for every person
+   skipped (no email, invalid email);
 5. maps each person to a Brevo contact and writes them with one
    ``/contacts/import`` per distinct set of lists (and per 7.5 MB);
-6. stores ``Attendance`` rows in bulk, and a ``SyncRunItem`` for every person
-   skipped (no email, invalid email) or refused;
-7. follows the imports to completion: Brevo calls ``notifyUrl`` back when the
-   portal is reachable, otherwise ``/processes/{id}`` is asked sparingly.
+6. follows the imports to completion (``connector.sync.imports``): Brevo calls
+   ``notifyUrl`` back when the portal is reachable, otherwise
+   ``/processes/{id}`` is asked sparingly; refused contacts become items.
 
 Running it again gives the same Brevo state: imports upsert by email, list ids
 only add, and no event is sent by a run.
@@ -32,24 +33,18 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache, partial
-from ipaddress import ip_address
+from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core import signing
 from django.db import connections as db_connections
 from django.db import transaction
-from django.db.models import Count, Max, Sum
-from django.urls import reverse
 from django.utils import timezone
 
-from ..brevo.client import BrevoClient, chunk_by_size, json_size
+from ..brevo.client import BrevoClient
 from ..http import (
     TRANSIENT,
     ApiAuthError,
-    ApiClient,
     ApiDailyLimit,
     ApiError,
     ApiForbidden,
@@ -57,7 +52,6 @@ from ..http import (
 from ..models import (
     Attendance,
     Audience,
-    BrevoImport,
     ListAssignment,
     SyncRun,
     SyncRunItem,
@@ -66,7 +60,9 @@ from ..models import (
 )
 from ..zoom.client import ZoomClient
 from ..zoom.errors import ZoomNotFound, ZoomScopeError
+from .attendance import upsert_attendance
 from .engagement import NO_SHOW, Engagement, Occurrence, Person, parse_time
+from .imports import Imports
 from .mapping import Mapper, person_fields
 
 logger = logging.getLogger(__name__)
@@ -74,12 +70,6 @@ logger = logging.getLogger(__name__)
 Status = SyncRun.Status
 FINISHED = frozenset({Status.SUCCEEDED, Status.PARTIAL, Status.FAILED})
 PAGE = 300  # Zoom's page size: progress is reported once per page
-ATTENDANCE_BATCH = 500
-NOTIFY_SALT = "connector.brevo.import"
-# /processes is in Brevo's 100-per-hour bucket: first look after 2 s, then
-# twice as long each time, never more often than once a minute after that.
-POLL_FIRST = 2.0
-POLL_MAX = 60.0
 
 Progress = Callable[[str, int, int | None], None]
 
@@ -149,6 +139,9 @@ def run_sync(
         logger.info("sync.run.already_finished", extra={"run_id": run_id})
         return run
 
+    # An earlier attempt (requeued, or killed with its worker before it
+    # finished) may have stored items: this attempt records them afresh.
+    SyncRunItem.objects.filter(run=run).delete()
     logger.info("sync.run.started", extra={"run_id": run.pk, "kind": run.kind})
     engine = SyncEngine(run, progress=progress, sleep=sleep)
     try:
@@ -167,64 +160,6 @@ def run_sync(
         engine.fail(f"Unexpected error: {type(err).__name__}: {err}")
         raise
     return run
-
-
-# Notify URL ---------------------------------------------------------------------
-
-
-def notify_token(import_id: int) -> str:
-    return signing.dumps(import_id, salt=NOTIFY_SALT)
-
-
-def import_for_token(token: str) -> BrevoImport | None:
-    """The import a notify URL names, or None for a forged or unknown token."""
-    try:
-        import_id = signing.loads(token, salt=NOTIFY_SALT)
-    except signing.BadSignature:
-        return None
-    return BrevoImport.objects.filter(pk=import_id).first()
-
-
-@cache
-def _probe(base: str) -> bool:
-    client = ApiClient(base, timeout=2, max_retries=0)
-    try:
-        client.request("GET", "healthz")
-    except ApiError as err:
-        # Any HTTP answer (even 503) proves the portal answers at that address.
-        return err.status is not None
-    return True
-
-
-def _is_local(host: str) -> bool:
-    if host in ("localhost", "") or host.endswith(".localhost"):
-        return True
-    try:
-        address = ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_private or address.is_link_local
-
-
-def notify_base_url() -> str | None:
-    """Where Brevo can call the portal back, or None to poll /processes instead.
-
-    ``BREVO_IMPORT_NOTIFY``: "on" always, "off" never, "auto" when the portal
-    answers at ``PORTAL_BASE_URL`` and Brevo can reach that address: a
-    loopback or private portal only counts when Brevo is local too (the
-    sandbox).
-    """
-    mode = settings.BREVO_IMPORT_NOTIFY.lower()
-    base = settings.PORTAL_BASE_URL.rstrip("/")
-    if mode in ("off", "false", "0", "no") or not base:
-        return None
-    if mode in ("on", "true", "1", "yes"):
-        return base
-    portal = urlsplit(base).hostname or ""
-    brevo = urlsplit(settings.BREVO_API_BASE_URL).hostname or ""
-    if _is_local(portal) and not _is_local(brevo):
-        return None
-    return base if _probe(base) else None
 
 
 # The run ---------------------------------------------------------------------------
@@ -277,7 +212,10 @@ class SyncEngine:
         self.brevo: BrevoClient | None = None
         self.items: list[SyncRunItem] = []
         self.failures = 0
-        self.notes: list[str] = []
+        self.notes: list[str] = []  # why the run is partial
+        self.info: list[str] = []  # worth a line on the record, nothing lost
+        # Contacts bound for Brevo, once the people are known (see ``fail``).
+        self.planned = 0
 
     # Outcomes ------------------------------------------------------------------
 
@@ -317,7 +255,14 @@ class SyncEngine:
         self.run.status = Status.FAILED
         self.run.error = message
         self.run.finished_at = timezone.now()
-        self._save("status", "error", "finished_at")
+        fields = ["status", "error", "finished_at"]
+        if self.planned:
+            # The people were known: those Brevo never confirmed count as
+            # failed, so a failed run still accounts for everyone (guests and
+            # invalid addresses are in the items).
+            self.run.failed = max(self.planned - self.run.upserted, self.run.failed)
+            fields += ["failed", "skipped_no_email"]
+        self._save(*fields)
         logger.error(
             "sync.run.failed",
             extra={"run_id": self.run.pk, "connection_id": self.connection.pk},
@@ -388,12 +333,10 @@ class SyncEngine:
         run.no_shows = sum(1 for p in people if p.status == NO_SHOW)
         self._save("fetched", "merged", "no_shows")
 
-        # All-time figures read the stored rows, so they go in first; otherwise
-        # the rows are stored while Brevo works on the imports.
-        history = None
-        if mapper.needs_history:
-            self.store_attendance(meeting, people, sources)
-            history = self.history(meeting, people)
+        # Stored first: all-time figures read these rows, and nothing is
+        # written while Brevo works on the imports (see connector.sync.imports).
+        upsert_attendance(meeting, people, sources)
+        history = self.history(meeting, people) if mapper.needs_history else None
 
         groups: dict[tuple[int, ...], list[dict]] = defaultdict(list)
         loose: list[tuple[str, dict]] = []  # contacts with no list to import onto
@@ -428,20 +371,30 @@ class SyncEngine:
             )
         if mapping_errors:
             self.notes.append("Some attributes were left out (see items).")
+        self.planned = sum(len(c) for c in groups.values()) + len(loose)
 
-        if groups or loose:
-            self.brevo.ensure_attributes(mapper.wanted_attributes())
-        imports = self.send_imports(groups)
-        del groups
-        self.timings["imports_sent"] = time.monotonic() - self.clock
-        upserted = self.upsert_loose(loose)
-        if history is None:
-            self.store_attendance(meeting, people, sources)
         del people
         SyncRunItem.objects.bulk_create(self.items, batch_size=500)
         self.items = []
         self.timings["stored"] = time.monotonic() - self.clock
-        upserted += self.follow(imports)
+
+        if groups or loose:
+            self.brevo.ensure_attributes(mapper.wanted_attributes())
+        imports = Imports(run, self.brevo, sleep=self.sleep)
+        imports.send(groups)
+        del groups
+        self.timings["imports_sent"] = time.monotonic() - self.clock
+        upserted = self.upsert_loose(loose)
+        taken, lost = imports.follow()
+        imports.save()
+        for contacts, detail in imports.refused:
+            self.refused(contacts, detail)
+        SyncRunItem.objects.bulk_create(self.items, batch_size=500)
+        self.items = []
+        self.failures += lost
+        self.notes.extend(imports.notes)
+        self.info.extend(imports.info)
+        upserted += taken
         self.timings["confirmed"] = time.monotonic() - self.clock
         self.finish(meeting, upserted)
 
@@ -606,137 +559,16 @@ class SyncEngine:
             )
         )
 
-    def store_attendance(
-        self, meeting: ZoomMeeting, people: list[Person], sources: dict[str, str]
-    ) -> None:
-        """One row per person, upserted: a second run updates, never duplicates."""
-        now = timezone.now()
-
-        def rows() -> Iterator[Attendance]:
-            for p in people:
-                yield Attendance(
-                    meeting=meeting,
-                    person_key=p.key[:320],
-                    email=p.email[:254],
-                    name=p.name[:300],
-                    registrant_id=p.registrant_id[:100],
-                    registration_source=sources.get(p.key, "")
-                    or ((p.registrant or {}).get("source") or "")[:200],
-                    first_join=p.first_join,
-                    last_leave=p.last_leave,
-                    total_seconds=p.total_seconds,
-                    sessions=p.sessions,
-                    attendance_percent=p.attendance_percent,
-                    minutes_late=p.minutes_late,
-                    score=p.score,
-                    status=Attendance.Status.NO_SHOW
-                    if p.status == NO_SHOW
-                    else Attendance.Status.ATTENDED,
-                    synced_at=now,
-                )
-
-        batch: list[Attendance] = []
-        for row in rows():
-            batch.append(row)
-            if len(batch) >= ATTENDANCE_BATCH:
-                self._upsert_attendance(batch)
-                batch = []
-        if batch:
-            self._upsert_attendance(batch)
-
-    @staticmethod
-    def _upsert_attendance(batch: list[Attendance]) -> None:
-        Attendance.objects.bulk_create(
-            batch,
-            update_conflicts=True,
-            unique_fields=["meeting", "person_key"],
-            update_fields=[
-                "email",
-                "name",
-                "registrant_id",
-                "registration_source",
-                "first_join",
-                "last_leave",
-                "total_seconds",
-                "sessions",
-                "attendance_percent",
-                "minutes_late",
-                "score",
-                "status",
-                "synced_at",
-                "updated_at",
-            ],
-        )
-
     def history(self, meeting: ZoomMeeting, people: list[Person]) -> dict[str, dict]:
-        """Per email, across this connection's occurrences: events, time, last date."""
-        emails = [p.email for p in people if p.email]
-        found: dict[str, dict] = {}
-        for start in range(0, len(emails), 500):
-            chunk = emails[start : start + 500]
-            rows = (
-                Attendance.objects.filter(
-                    meeting__connection=self.connection,
-                    email__in=chunk,
-                    status=Attendance.Status.ATTENDED,
-                )
-                .values("email")
-                .annotate(
-                    events=Count("meeting", distinct=True),
-                    seconds=Sum("total_seconds"),
-                    last=Max("first_join"),
-                )
-            )
-            for row in rows:
-                found[row["email"]] = row
-        return found
+        """Per email, across this connection's occurrences: events, time, last date.
+
+        The same figures the admin preview shows (``contact_history``).
+        """
+        from ..engagement_score import contact_history
+
+        return contact_history(self.connection, [p.email for p in people if p.email])
 
     # Brevo ----------------------------------------------------------------------
-
-    def send_imports(
-        self, groups: dict[tuple[int, ...], list[dict]]
-    ) -> list[BrevoImport]:
-        """One import per distinct list set and size chunk, each with its own
-        signed notify URL so the callback tells exactly which one ended."""
-        notify_base = notify_base_url()
-        imports: list[BrevoImport] = []
-        for list_ids, contacts in groups.items():
-            for chunk in chunk_by_size(contacts):
-                record = BrevoImport.objects.create(
-                    run=self.run,
-                    account=self.brevo.account,
-                    list_ids=list(list_ids),
-                    contacts=len(chunk),
-                    body_bytes=json_size(chunk),
-                    detail={"notify": bool(notify_base)},
-                )
-                notify_url = None
-                if notify_base:
-                    path = reverse(
-                        "connector:brevo-import-notify",
-                        kwargs={"token": notify_token(record.pk)},
-                    )
-                    notify_url = notify_base + path
-                try:
-                    (process_id,) = self.brevo.import_contacts(
-                        chunk, list(list_ids), notify_url=notify_url
-                    )
-                except ApiError as err:
-                    record.status = BrevoImport.Status.FAILED
-                    record.detail = {"error": str(err)}
-                    record.save(update_fields=["status", "detail"])
-                    if isinstance(err, (*TRANSIENT, ApiAuthError)) and not imports:
-                        raise  # nothing was written yet: retry or fail the whole run
-                    self.refused(chunk, f"Import refused by Brevo: {err}")
-                    continue
-                # The callback may already have marked it completed: keep that.
-                BrevoImport.objects.filter(pk=record.pk).update(process_id=process_id)
-                BrevoImport.objects.filter(
-                    pk=record.pk, status=BrevoImport.Status.PENDING
-                ).update(status=BrevoImport.Status.SENT)
-                record.refresh_from_db()
-                imports.append(record)
-        return imports
 
     def refused(self, contacts: list[dict], detail: str) -> None:
         self.failures += len(contacts)
@@ -767,75 +599,6 @@ class SyncEngine:
             done += 1
         return done
 
-    def follow(self, imports: list[BrevoImport]) -> int:
-        """Wait for the imports to end; return the contacts Brevo took.
-
-        With a notify URL, the callback marks the import (see
-        ``connector.brevo.views``) and this only reads the database. When the
-        callback is not configured or does not come within
-        ``BREVO_IMPORT_NOTIFY_WAIT``, ``/processes/{id}`` is asked from 2 s
-        apart, doubling, for at most ``BREVO_IMPORT_FOLLOW_SECONDS``.
-        """
-        pending = {i.pk: i for i in imports}
-        done = 0
-        started = time.monotonic()
-        if any(i.detail.get("notify") for i in imports):
-            wait = settings.BREVO_IMPORT_NOTIFY_WAIT
-            while pending and time.monotonic() - started < wait:
-                for record in BrevoImport.objects.filter(
-                    pk__in=list(pending), status=BrevoImport.Status.COMPLETED
-                ):
-                    done += record.contacts
-                    del pending[record.pk]
-                if pending:
-                    self.sleep(0.1)
-            if pending:
-                self.notes.append(
-                    "Brevo did not call the notify URL back; asked /processes."
-                )
-
-        delay = POLL_FIRST
-        limit = settings.BREVO_IMPORT_FOLLOW_SECONDS
-        while pending and time.monotonic() - started < limit:
-            self.sleep(delay)
-            for record in list(pending.values()):
-                record.refresh_from_db()
-                if record.status == BrevoImport.Status.COMPLETED:  # the callback won
-                    done += record.contacts
-                    del pending[record.pk]
-                    continue
-                process = self.brevo.get_process(record.process_id)
-                record.process_polls += 1
-                record.detail = {**record.detail, "process": process}
-                state = str(process.get("status") or "").lower()
-                if state == "completed":
-                    record.status = BrevoImport.Status.COMPLETED
-                    record.completed_at = timezone.now()
-                    done += record.contacts
-                    del pending[record.pk]
-                elif state in ("failed", "cancelled"):
-                    record.status = BrevoImport.Status.FAILED
-                    del pending[record.pk]
-                    self.failures += record.contacts
-                    self.notes.append(
-                        f"Brevo import {record.process_id} ended {state}: "
-                        f"{process.get('error') or 'no detail'}"
-                    )
-                record.save(
-                    update_fields=["process_polls", "detail", "status", "completed_at"]
-                )
-            delay = min(delay * 2, POLL_MAX)
-
-        for record in pending.values():
-            record.status = BrevoImport.Status.UNCONFIRMED
-            record.save(update_fields=["status"])
-            self.failures += record.contacts
-            self.notes.append(
-                f"Brevo import {record.process_id} was not confirmed within "
-                f"{int(limit)} s; its contacts are counted as failed."
-            )
-        return done
-
     def finish(self, meeting: ZoomMeeting, upserted: int) -> None:
         run = self.run
         run.upserted = upserted
@@ -843,7 +606,7 @@ class SyncEngine:
         run.status = Status.PARTIAL if self.failures or self.notes else Status.SUCCEEDED
         if self.failures and not upserted:
             run.status = Status.FAILED
-        run.error = " ".join(self.notes)[:5000]
+        run.error = " ".join(self.notes + self.info)[:5000]
         run.finished_at = timezone.now()
         self._save(
             "upserted",
@@ -897,8 +660,6 @@ def summary(run: SyncRun) -> str:
 
 __all__ = [
     "TransientSyncError",
-    "import_for_token",
-    "notify_token",
     "run_sync",
     "start_sync",
     "summary",
