@@ -307,7 +307,13 @@ def _coerce(attribute: Attribute, value):
     return value
 
 
-def clean_attributes(ctx: Ctx, raw: dict | None, *, importing: bool = False) -> dict:
+def clean_attributes(
+    ctx: Ctx,
+    raw: dict | None,
+    *,
+    importing: bool = False,
+    known: dict[str, Attribute] | None = None,
+) -> dict:
     """Attributes as Brevo keeps them: known names, values of the right type.
 
     Unknown names: ignored at import (documented); on create/update per the
@@ -318,7 +324,8 @@ def clean_attributes(ctx: Ctx, raw: dict | None, *, importing: bool = False) -> 
         return {}
     if not isinstance(raw, dict):
         raise bad("attributes should be an object")
-    known = {a.name: a for a in Attribute.objects.filter(account=ctx.account)}
+    if known is None:
+        known = known_attributes(ctx)
     clean: dict = {}
     for name, value in raw.items():
         key = str(name).upper()
@@ -340,6 +347,10 @@ def clean_attributes(ctx: Ctx, raw: dict | None, *, importing: bool = False) -> 
             ):
                 raise bad(f"Invalid date format for attribute {key}") from err
     return clean
+
+
+def known_attributes(ctx: Ctx) -> dict[str, Attribute]:
+    return {a.name: a for a in Attribute.objects.filter(account=ctx.account)}
 
 
 # ---------------------------------------------------------------- contacts
@@ -880,6 +891,7 @@ def apply_import(process: ImportProcess) -> dict:
     empty_attributes = data.get("emptyContactsAttributes", False)
     invalid = duplicates = 0
     wanted: dict[str, dict] = {}
+    known = known_attributes(ctx)  # once per import, not once per row
     for row in data["rows"]:
         email = str((row or {}).get("email") or "").strip().lower()
         if not EMAIL_RE.match(email):
@@ -888,7 +900,7 @@ def apply_import(process: ImportProcess) -> dict:
         if email in wanted:
             duplicates += 1
         attributes = clean_attributes(
-            ctx, (row or {}).get("attributes"), importing=True
+            ctx, (row or {}).get("attributes"), importing=True, known=known
         )
         if not empty_attributes:
             attributes = {k: v for k, v in attributes.items() if v not in ("", None)}

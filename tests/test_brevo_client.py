@@ -18,7 +18,12 @@ from connector.brevo.client import (
     bucket_for,
     chunk_by_size,
 )
-from connector.http import ApiAuthError, ApiRateLimited, ApiServerError
+from connector.http import (
+    ApiAuthError,
+    ApiClientError,
+    ApiRateLimited,
+    ApiServerError,
+)
 from tests.conftest import load_fixture
 
 BASE = "https://brevo.test/v3"
@@ -94,14 +99,34 @@ def test_ensure_attributes_reads_once_creates_missing_with_types_and_caches(brev
 
 @responses.activate
 def test_ensure_attributes_accepts_an_attribute_created_meanwhile(brevo):
+    # First read: missing. Our create is refused because another worker created
+    # it in between; the second read shows it, so this is not an error.
+    responses.get(f"{BASE}/contacts/attributes", json={"attributes": []})
+    responses.get(
+        f"{BASE}/contacts/attributes",
+        json={"attributes": [{"name": "UTM_SOURCE", "category": "normal",
+                              "type": "text"}]},
+    )  # fmt: skip
+    responses.post(
+        f"{BASE}/contacts/attributes/normal/UTM_SOURCE",
+        status=400,
+        json={"code": "invalid_parameter", "message": "Attribute name must be unique"},
+    )
+    brevo.ensure_attributes({"UTM_SOURCE": "text"})
+    assert brevo.account.known_attributes == {"UTM_SOURCE": "text"}
+
+
+@responses.activate
+def test_ensure_attributes_raises_when_a_create_is_really_refused(brevo):
     responses.get(f"{BASE}/contacts/attributes", json={"attributes": []})
     responses.post(
         f"{BASE}/contacts/attributes/normal/UTM_SOURCE",
         status=400,
-        json=load_fixture("brevo/attribute_exists.json"),
+        json={"code": "invalid_parameter", "message": "Invalid attribute type"},
     )
-    brevo.ensure_attributes({"UTM_SOURCE": "text"})
-    assert brevo.account.known_attributes == {"UTM_SOURCE": "text"}
+    with pytest.raises(ApiClientError):
+        brevo.ensure_attributes({"UTM_SOURCE": "text"})
+    assert "UTM_SOURCE" not in (brevo.account.known_attributes or {})
 
 
 @responses.activate

@@ -200,9 +200,11 @@ class BrevoClient(ApiClient):
                     f"contacts/attributes/normal/{quote(name, safe='')}",
                     json={"type": kind},
                 )
-            except ApiClientError as err:
-                # Another worker created it between our read and our write.
-                if "exist" not in err.message.lower():
+            except ApiClientError:
+                # Another worker may have created it between our read and our
+                # write; Brevo's wording for that refusal is not documented, so
+                # ask again instead of reading the message.
+                if name not in self.list_attributes():
                     raise
             known[name] = kind
             logger.info(
