@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from . import ids
+from .db import fast_insert, fast_update
 from .models import (
     Attribute,
     BrevoAccount,
@@ -919,36 +920,49 @@ def apply_import(process: ImportProcess) -> dict:
             contact.attributes = {**contact.attributes, **wanted[email]}
             contact.modified_at = now
             changed.append(contact)
-        Contact.objects.bulk_update(
-            changed, ["attributes", "modified_at"], batch_size=500
-        )
-    created = Contact.objects.bulk_create(
+        fast_update(Contact, ["attributes", "modified_at"], changed)
+    # New contacts and list memberships go in with one executemany each:
+    # bulk_create spends seconds preparing a 10,000-contact import row by row.
+    attributes_field = Contact._meta.get_field("attributes")
+    new = [email for email in wanted if email not in existing]
+    fast_insert(
+        Contact,
+        ["account", "email", "ext_id", "attributes", "email_blacklisted",
+         "sms_blacklisted", "created_at", "modified_at"],
         [
-            Contact(
-                account=process.account,
-                email=email,
-                attributes=attributes,
-                created_at=now,
-                modified_at=now,
-            )
-            for email, attributes in wanted.items()
-            if email not in existing
+            (process.account_id, email, "",
+             attributes_field.get_db_prep_save(wanted[email], connection),
+             False, False, now, now)
+            for email in new
         ],
-        batch_size=500,
-    )
+    )  # fmt: skip
+    member_ids: list[int] = []
+    for start in range(0, len(new), 500):
+        member_ids += Contact.objects.filter(
+            account=process.account, email__in=new[start : start + 500]
+        ).values_list("pk", flat=True)
+    member_ids += [c.pk for c in (changed if update_existing else existing.values())]
     lists = list(
         ContactList.objects.filter(account=process.account, list_id__in=data["listIds"])
     )
-    members = [*created, *(changed if update_existing else existing.values())]
     Through = Contact.lists.through
-    Through.objects.bulk_create(
+    already = set()
+    old_ids = [c.pk for c in existing.values()]
+    for start in range(0, len(old_ids), 500):
+        already.update(
+            Through.objects.filter(
+                contact_id__in=old_ids[start : start + 500]
+            ).values_list("contact_id", "contactlist_id")
+        )
+    fast_insert(
+        Through,
+        ["contact", "contactlist"],
         [
-            Through(contact_id=c.pk, contactlist_id=lst.pk)
-            for c in members
+            (contact_id, lst.pk)
+            for contact_id in member_ids
             for lst in lists
+            if (contact_id, lst.pk) not in already
         ],
-        batch_size=1000,
-        ignore_conflicts=True,
     )
     return {
         "invalid_emails": invalid,

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from . import ids
+from .db import fast_insert
 from .models import (
     Meeting,
     Occurrence,
@@ -125,33 +126,6 @@ def iso(value: datetime | None) -> str:
 
 def _host(app: ZoomApp) -> ZoomUser:
     return ZoomUser.objects.filter(account=app.account).order_by("id").first()
-
-
-def fast_insert(model, fields: list[str], rows: list[tuple]) -> None:
-    """Insert many rows with one executemany: ``bulk_create`` spends most of a
-    10,000-attendee playback preparing values one by one."""
-    meta = model._meta
-    columns = [meta.get_field(name) for name in fields]
-    qn = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (names from _meta)
-        qn(meta.db_table),
-        ", ".join(qn(f.column) for f in columns),
-        ", ".join(["%s"] * len(columns)),
-    )
-    dates = [
-        i for i, f in enumerate(columns) if f.get_internal_type() == "DateTimeField"
-    ]
-    adapt = connection.ops.adapt_datetimefield_value
-    prepared = []
-    for row in rows:
-        if dates:
-            row = list(row)
-            for i in dates:
-                row[i] = adapt(row[i])
-        prepared.append(row)
-    with connection.cursor() as cursor:
-        for start in range(0, len(prepared), 2000):
-            cursor.executemany(sql, prepared[start : start + 2000])
 
 
 def _free_meeting_number() -> int:
