@@ -78,3 +78,67 @@ def test_deliveries_over_http_are_processed_by_a_worker(
         .exclude(status="duplicate")
         .values_list("attempts", flat=True)
     ) == {1}
+
+
+@pytest.fixture
+def sandbox_portal(live_server, settings, monkeypatch):
+    """The live server serves the portal and the sandbox's Zoom and Brevo; the
+    worker process is pointed at it through its environment."""
+    from django.core.management import call_command
+
+    from connector.models import ZoomConnection
+
+    base = live_server.url
+    urls = {
+        "PORTAL_BASE_URL": base,
+        "ZOOM_API_BASE_URL": f"{base}/sandbox/zoom/v2",
+        "ZOOM_OAUTH_BASE_URL": f"{base}/sandbox/zoom",
+        "BREVO_API_BASE_URL": f"{base}/sandbox/brevo/v3",
+    }
+    for name, value in urls.items():
+        setattr(settings, name, value)
+        monkeypatch.setenv(name, value)
+    call_command("sandbox_seed", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    connection = ZoomConnection.objects.get(slug="sandbox")
+    connection.sync_delay_seconds = 1
+    connection.save()
+    return connection
+
+
+@override_settings(CELERY_TASK_ALWAYS_EAGER=False)
+def test_played_webinar_ends_with_its_attendees_in_brevo(
+    sandbox_portal, celery_worker_process, real_queue
+):
+    """No manual step: Zoom's webhooks in, the worker handles them, the ended
+    webinar's sync run puts every attendee on the attendees list."""
+    from connector.models import SyncRun
+    from sandbox.models import Contact, Participant
+    from sandbox.playback import Options, play
+
+    played = play(
+        Options(kind="webinar", attendees=12, seed=3, recording=False, timeout=10)
+    )
+
+    assert played.failed == 0
+    assert played.delivered == played.webhooks > 0
+    run = wait_for(
+        lambda: SyncRun.objects.filter(
+            zoom_ref=played.uuid,
+            trigger=SyncRun.Trigger.WEBHOOK,
+            status__in=[SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL],
+        ).first(),
+        timeout=90,
+        interval=0.5,
+    )
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert not WebhookDelivery.objects.filter(status="failed").exists()
+    attendees = {
+        p.email.lower()
+        for p in Participant.objects.filter(occurrence__uuid=played.uuid)
+        if p.email
+    }
+    assert attendees
+    on_list = {
+        c.email.lower() for c in Contact.objects.filter(lists__list_id=16).distinct()
+    }
+    assert attendees <= on_list

@@ -695,3 +695,58 @@ def test_check_signature_tolerance_both_directions():
 def test_verified_delivery_repr_hides_secret(connection):
     verified = zw.VerifiedDelivery(connection, Verdict.VALID, SECRET)
     assert SECRET not in repr(verified)
+
+
+# The per-process connection cache ----------------------------------------------------
+
+
+def test_secret_changed_by_another_process_is_picked_up(client, connection, on_commit):
+    signed_post(client, load_fixture("zoom_webhooks/meeting_started.json"))
+    # Another process rotates the secret: no signal reaches this one.
+    ZoomConnection.objects.filter(pk=connection.pk).update(
+        webhook_secret_token="rotated-elsewhere-000000000"
+    )
+    data = load_fixture("zoom_webhooks/meeting_ended.json")
+
+    response = signed_post(client, data, secret="rotated-elsewhere-000000000")
+
+    assert response.status_code == 200
+    assert WebhookDelivery.objects.filter(status=Status.ACCEPTED).count() == 2
+
+
+def test_secret_cleared_elsewhere_refuses_once_the_cache_expires(
+    client, connection, on_commit
+):
+    signed_post(client, load_fixture("zoom_webhooks/meeting_started.json"))
+    ZoomConnection.objects.filter(pk=connection.pk).update(webhook_secret_token="")
+    data = load_fixture("zoom_webhooks/meeting_ended.json")
+    data["padding"] = "x"
+
+    # Signed with the old secret, the cached connection still accepts it for
+    # up to CONNECTION_CACHE_SECONDS; then the database decides.
+    zw.forget_connections()
+    response = signed_post(client, data)
+
+    assert response.status_code == 401
+    assert WebhookDelivery.objects.order_by("id").last().signature_verdict == (
+        Verdict.NO_SECRET
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_connection_deleted_while_cached_is_404_not_500(client, connection):
+    signed_post(client, load_fixture("zoom_webhooks/meeting_started.json"))
+    stale = zw._cache["default"]
+    ZoomConnection.objects.filter(pk=connection.pk).delete()
+    # As another web process still holds it:
+    zw._cache["default"] = stale
+
+    response = signed_post(client, load_fixture("zoom_webhooks/meeting_ended.json"))
+
+    assert response.status_code == 404
+    row = WebhookDelivery.objects.order_by("id").last()
+    assert (row.status, row.signature_verdict, row.connection) == (
+        Status.REJECTED,
+        Verdict.UNKNOWN_CONNECTION,
+        None,
+    )

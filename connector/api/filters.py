@@ -6,7 +6,7 @@ declared for the OpenAPI schema too.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -29,7 +29,11 @@ def parse_moment(name: str, value: str) -> datetime:
         raise ValidationError({name: "Use an ISO-8601 date or date and time."})
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, timezone.get_fixed_timezone(0))
-    return moment
+    try:
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59 ("+16:00" parses).
+        return moment.astimezone(UTC)
+    except OverflowError as err:
+        raise ValidationError({name: "That date and time is out of range."}) from err
 
 
 class RecordFilter(BaseFilterBackend):
@@ -37,6 +41,10 @@ class RecordFilter(BaseFilterBackend):
 
     def filter_queryset(self, request, queryset: QuerySet, view) -> QuerySet:
         params = request.query_params
+        for name, values in params.lists():
+            if any("\x00" in value for value in values):
+                # PostgreSQL text cannot hold NUL: refuse it here, not with a 500.
+                raise ValidationError({name: "Contains a NUL character."})
         for name, lookup in view.filter_fields.items():
             values = [v for v in params.getlist(name) if v != ""]
             if values:
@@ -44,7 +52,8 @@ class RecordFilter(BaseFilterBackend):
         connection = params.get("connection")
         if connection:
             match = Q(connection__slug=connection)
-            if connection.isdigit():
+            # ASCII digits that fit a bigint: "²" is a digit to str.isdigit().
+            if connection.isascii() and connection.isdigit() and len(connection) < 19:
                 match |= Q(connection_id=int(connection))
             queryset = queryset.filter(match)
         field = view.filter_time_field

@@ -2,7 +2,7 @@
 
 The view never calls Zoom or Brevo. It reads the raw body, lets
 ``ZoomSignatureAuthentication`` verify it, stores one ``WebhookDelivery`` row for
-every request (accepted, duplicate, rejected or ignored) and enqueues
+every POST (accepted, duplicate, rejected or ignored) and enqueues
 ``process_delivery`` once the row is committed. Answers:
 
 - 200: accepted, duplicate (stored, not processed again), or nothing to route to;
@@ -31,6 +31,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, status
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -79,10 +80,35 @@ def _declared_length(request: Request) -> int:
         return 0
 
 
+def _insert(delivery: WebhookDelivery) -> None:
+    """Insert the row so that a unique-key clash leaves the connection usable.
+
+    In autocommit (how the view normally runs) the INSERT is its own
+    transaction, which saves SQLite a BEGIN IMMEDIATE/COMMIT pair on the hot
+    path; inside an outer transaction a savepoint keeps that transaction alive.
+    """
+    if transaction.get_connection().in_atomic_block:
+        with transaction.atomic():
+            delivery.save(force_insert=True)
+    else:
+        delivery.save(force_insert=True)
+
+
+class JsonOnly(BaseContentNegotiation):
+    """Zoom sends JSON and reads JSON: no negotiation to do."""
+
+    def select_parser(self, request, parsers):
+        return None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class ZoomWebhookView(APIView):
     authentication_classes = [zw.ZoomSignatureAuthentication]
     permission_classes = [IsVerifiedDelivery]
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = JsonOnly
     parser_classes: list = []  # the body is read raw, never through a parser
     throttle_classes: list = []
     http_method_names = ["post"]
@@ -225,10 +251,20 @@ class ZoomWebhookView(APIView):
             processed_at=now if status != Status.ACCEPTED else None,
         )
         try:
-            with transaction.atomic():
-                delivery.save()
+            _insert(delivery)
         except IntegrityError:
             original = WebhookDelivery.objects.filter(dedupe_key=sha).only("pk").first()
+            if original is None:
+                # Not a duplicate: the connection was deleted after it was read.
+                zw.forget_connections()
+                if (
+                    connection is not None
+                    and not ZoomConnection.objects.filter(pk=connection.pk).exists()
+                ):
+                    raise zw.WebhookRejected(
+                        Verdict.UNKNOWN_CONNECTION, status_code=404
+                    ) from None
+                raise
             delivery.pk = None
             delivery.dedupe_key = None
             delivery.payload = None  # the original holds it
