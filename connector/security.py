@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from functools import cache as memoize
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_login_failed
@@ -71,7 +72,8 @@ class LoginThrottleMiddleware:
         return self.get_response(request)
 
 
-def _login_paths() -> set[str]:
+@memoize
+def _login_paths() -> frozenset[str]:
     from django.urls import reverse
 
-    return {reverse("admin:login"), reverse("login")}
+    return frozenset({reverse("admin:login"), reverse("login")})

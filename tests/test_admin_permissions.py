@@ -142,6 +142,7 @@ def test_group_exists_with_no_credential_permissions():
     )
     assert "change_fieldmapping" in perms
     assert "view_syncrun" in perms
+    assert "reprocess_delivery" in perms
     assert "manage_credentials" not in perms
     assert not any(p.endswith("brevoaccount") for p in perms)
     assert "change_zoomconnection" not in perms
