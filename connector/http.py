@@ -202,6 +202,10 @@ class ApiClient:
         refreshed = False
         while True:
             attempt += 1
+            # Credentials first (they may need a token call), then the rate
+            # slot: a slot taken before a slow token renewal would be spent
+            # late, together with the slots other workers took meanwhile.
+            sent_headers = {**self.auth_headers(), **(headers or {})}
             for budget in self.budget_for(method, path, bucket):
                 ratelimit.acquire(budget, sleep=self.sleep)
             try:
@@ -212,7 +216,7 @@ class ApiClient:
                     params=params,
                     json=json,
                     data=data,
-                    headers={**self.auth_headers(), **(headers or {})},
+                    headers=sent_headers,
                     timeout=timeout or self.timeout,
                 )
             except (requests.Timeout, requests.ConnectionError) as err:
