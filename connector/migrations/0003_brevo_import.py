@@ -5,31 +5,68 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('connector', '0002_marketing_ops_group'),
+        ("connector", "0002_marketing_ops_group"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BrevoImport',
+            name="BrevoImport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('process_id', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('list_ids', models.JSONField(blank=True, default=list)),
-                ('contacts', models.PositiveIntegerField(default=0)),
-                ('body_bytes', models.PositiveIntegerField(default=0)),
-                ('status', models.CharField(choices=[('pending', 'Not sent yet'), ('sent', 'Sent, in progress'), ('completed', 'Completed'), ('failed', 'Failed'), ('unconfirmed', 'Not confirmed in time')], db_index=True, default='pending', max_length=12)),
-                ('process_polls', models.PositiveIntegerField(default=0)),
-                ('notified_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='imports', to='connector.brevoaccount')),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='imports', to='connector.syncrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("process_id", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("list_ids", models.JSONField(blank=True, default=list)),
+                ("contacts", models.PositiveIntegerField(default=0)),
+                ("body_bytes", models.PositiveIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Not sent yet"),
+                            ("sent", "Sent, in progress"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("unconfirmed", "Not confirmed in time"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=12,
+                    ),
+                ),
+                ("process_polls", models.PositiveIntegerField(default=0)),
+                ("notified_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="imports",
+                        to="connector.brevoaccount",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="imports",
+                        to="connector.syncrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
     ]

@@ -4,30 +4,38 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('connector', '0003_brevo_import'),
+        ("connector", "0003_brevo_import"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='followupdispatch',
-            name='attempts',
+            model_name="followupdispatch",
+            name="attempts",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='followupdispatch',
-            name='claimed_at',
+            model_name="followupdispatch",
+            name="claimed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='followupdispatch',
-            name='will_retry',
+            model_name="followupdispatch",
+            name="will_retry",
             field=models.BooleanField(default=False),
         ),
         migrations.AlterField(
-            model_name='followupdispatch',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('sent', 'Sent'), ('failed', 'Failed')], db_index=True, default='pending', max_length=10),
+            model_name="followupdispatch",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("sent", "Sent"),
+                    ("failed", "Failed"),
+                ],
+                db_index=True,
+                default="pending",
+                max_length=10,
+            ),
         ),
     ]
