@@ -381,6 +381,10 @@ class SyncEngine:
         if groups or loose:
             self.brevo.ensure_attributes(mapper.wanted_attributes())
         imports = Imports(run, self.brevo, sleep=self.sleep)
+        for contacts in groups.values():
+            # The same occurrence gives the same import bodies, whatever order
+            # Zoom's pages and the database returned people in.
+            contacts.sort(key=lambda contact: contact["email"])
         imports.send(groups)
         del groups
         self.timings["imports_sent"] = time.monotonic() - self.clock
