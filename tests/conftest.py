@@ -94,6 +94,17 @@ def worker_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def worker_command(name: str = "") -> list[str]:
+    """`celery worker` on the portal's queue, one process, quick to start."""
+    command = [
+        sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo",
+        "--without-mingle", "--without-gossip", "--loglevel=INFO", "-Q", "portal",
+    ]  # fmt: skip
+    if name:
+        command += ["-n", f"{name}@%h"]
+    return command
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen]:
     """A real `celery worker` process on the configured broker and test database."""
@@ -105,20 +116,7 @@ def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen]:
 
     log = open(settings.VAR_DIR / "worker-test.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "--pool=solo",
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel=INFO",
-            "-Q",
-            "portal",
-        ],
+        worker_command(),
         cwd=ROOT,
         env=worker_env(),
         stdout=log,

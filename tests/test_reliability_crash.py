@@ -38,7 +38,7 @@ from connector.models import Attendance, SyncRun, SyncRunItem, WebhookDelivery
 from connector.sync.pipeline import start_sync
 from connector.tasks.webhooks import requeue_stale_deliveries
 
-from .conftest import ROOT, load_fixture, wait_for, worker_env
+from .conftest import ROOT, load_fixture, wait_for, worker_command, worker_env
 from .test_reliability_faults import (
     assert_exactly_once,
     configure,
@@ -119,22 +119,7 @@ class Process:
 def start_worker(name: str, **env: str) -> Process:
     return Process(
         name,
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "--pool=solo",
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel=INFO",
-            "-Q",
-            "portal",
-            "-n",
-            f"{name}@%h",
-        ],
+        worker_command(name),
         worker_env(CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT), **env),
         ready="ready.",
     )
