@@ -140,23 +140,28 @@ def is_engaged(attendance: Attendance, connection: ZoomConnection) -> bool:
 
 
 def contact_history(
-    connection: ZoomConnection, emails: Iterable[str]
+    connection: ZoomConnection,
+    emails: Iterable[str],
+    *,
+    exclude_meeting: ZoomMeeting | None = None,
 ) -> dict[str, dict[str, int | datetime | None]]:
     """Per email: ``{"events", "seconds", "last"}`` over every attended occurrence.
 
-    The shape ``connector.sync.mapping.person_fields(history=...)`` reads. The
-    occurrence being synced counts once its attendance rows are saved.
+    The shape ``connector.sync.mapping.person_fields(history=...)`` reads.
+    ``exclude_meeting`` leaves one occurrence out, for a caller that adds it
+    from figures in hand (``add_attendance``).
     """
     wanted = sorted({e for e in emails if e})
     history: dict[str, dict[str, int | datetime | None]] = {}
+    stored = Attendance.objects.filter(
+        meeting__connection=connection, status=Attendance.Status.ATTENDED
+    )
+    if exclude_meeting is not None:
+        stored = stored.exclude(meeting=exclude_meeting)
     for start in range(0, len(wanted), _EMAILS_PER_QUERY):
         chunk = wanted[start : start + _EMAILS_PER_QUERY]
         rows = (
-            Attendance.objects.filter(
-                meeting__connection=connection,
-                status=Attendance.Status.ATTENDED,
-                email__in=chunk,
-            )
+            stored.filter(email__in=chunk)
             .values("email")
             .annotate(
                 events=Count("meeting", distinct=True),
@@ -171,3 +176,18 @@ def contact_history(
                 "last": row["last"],
             }
     return history
+
+
+def add_attendance(
+    history: dict[str, dict[str, int | datetime | None]],
+    email: str,
+    seconds: int,
+    first_join: datetime | None,
+) -> None:
+    """Count one more attended occurrence into ``contact_history``'s figures."""
+    past = history.setdefault(email, {"events": 0, "seconds": 0, "last": None})
+    past["events"] = int(past["events"] or 0) + 1
+    past["seconds"] = int(past["seconds"] or 0) + seconds
+    last = past["last"]
+    if first_join and (last is None or first_join > last):
+        past["last"] = first_join

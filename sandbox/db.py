@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import connection, transaction
 
 
 def fast_insert(model, fields: list[str], rows: list[tuple]) -> None:
@@ -19,7 +19,14 @@ def fast_insert(model, fields: list[str], rows: list[tuple]) -> None:
     dates = [
         i for i, f in enumerate(columns) if f.get_internal_type() == "DateTimeField"
     ]
-    adapt = connection.ops.adapt_datetimefield_value
+    adapted: dict = {}  # rows often share their timestamps: adapt each once
+
+    def adapt(value):
+        found = adapted.get(value)
+        if found is None and value not in adapted:
+            found = adapted[value] = connection.ops.adapt_datetimefield_value(value)
+        return found
+
     prepared = []
     for row in rows:
         if dates:
@@ -29,7 +36,9 @@ def fast_insert(model, fields: list[str], rows: list[tuple]) -> None:
         prepared.append(row)
     with connection.cursor() as cursor:
         for start in range(0, len(prepared), 2000):
-            cursor.executemany(sql, prepared[start : start + 2000])
+            # A transaction per chunk: other writers get their turn between.
+            with transaction.atomic():
+                cursor.executemany(sql, prepared[start : start + 2000])
 
 
 def fast_update(model, fields: list[str], objects: list) -> None:
@@ -52,4 +61,5 @@ def fast_update(model, fields: list[str], objects: list) -> None:
     ]
     with connection.cursor() as cursor:
         for start in range(0, len(rows), 2000):
-            cursor.executemany(sql, rows[start : start + 2000])
+            with transaction.atomic():
+                cursor.executemany(sql, rows[start : start + 2000])

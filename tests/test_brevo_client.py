@@ -17,6 +17,7 @@ from connector.brevo.client import (
     BrevoClient,
     bucket_for,
     chunk_by_size,
+    sized_chunks,
 )
 from connector.http import (
     ApiAuthError,
@@ -196,6 +197,17 @@ def test_import_is_chunked_below_the_size_ceiling(brevo, settings):
     assert [c for chunk in sent for c in chunk] == contacts  # all, in order, once
     for chunk in sent:
         assert len(json.dumps(chunk, ensure_ascii=False).encode()) <= 2_000
+
+
+def test_an_import_that_fits_is_one_chunk_measured_as_sent():
+    contacts = [
+        {"email": "li.lei@example.com", "attributes": {"FIRSTNAME": "李雷"}},
+        {"email": "zoe@example.com", "attributes": {"FIRSTNAME": "Zoë Ångström"}},
+    ]
+    exact = len(json.dumps(contacts, ensure_ascii=False).encode())
+    assert list(sized_chunks(contacts, max_bytes=exact)) == [(contacts, exact)]
+    # One byte less and it no longer fits whole.
+    assert [len(c) for c, _ in sized_chunks(contacts, max_bytes=exact - 1)] == [1, 1]
 
 
 def test_chunk_by_size_keeps_an_oversized_contact_alone():

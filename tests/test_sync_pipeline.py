@@ -392,6 +392,98 @@ def test_transient_failure_requeues_then_fails_on_the_last_attempt(conn, setting
 
 
 @responses.activate
+def test_all_time_figures_count_this_occurrence_once_however_often_synced(conn):
+    """The rows of this occurrence are stored after the imports leave: its
+    figures come from the run itself, added once to the other occurrences'."""
+    from connector.models import FieldMapping, ZoomField
+
+    T = FieldMapping.Transform
+    for field, attribute, transform in [
+        (ZoomField.EVENTS_ATTENDED, "ZOOM_EVENTS_ATTENDED", T.NONE),
+        (ZoomField.TOTAL_MINUTES, "ZOOM_TOTAL_MINUTES", T.NONE),
+        (ZoomField.LAST_ATTENDED, "ZOOM_LAST_ATTENDED", T.DATE),
+    ]:
+        FieldMapping.objects.create(
+            connection=conn, zoom_field=field, brevo_attribute=attribute,
+            transform=transform,
+        )  # fmt: skip
+    earlier = ZoomMeeting.objects.create(
+        connection=conn, kind="webinar", uuid="earlier==", zoom_id=WEBINAR_ID
+    )
+    Attendance.objects.create(
+        meeting=earlier,
+        person_key="jane.doe@example.com",
+        email="jane.doe@example.com",
+        first_join=datetime(2026, 2, 2, 17, 0, tzinfo=UTC),
+        total_seconds=600,
+        status=Attendance.Status.ATTENDED,
+    )
+    zoom_webinar()
+    brevo_ok()
+
+    for _ in range(2):
+        responses.calls.reset()
+        run = sync(conn)
+        assert run.status == SyncRun.Status.SUCCEEDED, run.error
+        sent = imports_sent()
+        by_email = {c["email"]: c["attributes"] for rows in sent.values() for c in rows}
+        jane = by_email["jane.doe@example.com"]
+        assert jane["ZOOM_EVENTS_ATTENDED"] == 2
+        assert jane["ZOOM_TOTAL_MINUTES"] == 65  # 10 before + 55 now
+        assert jane["ZOOM_LAST_ATTENDED"] == "2026-03-02"
+        zoe = by_email["zoe@example.com"]
+        assert (zoe["ZOOM_EVENTS_ATTENDED"], zoe["ZOOM_TOTAL_MINUTES"]) == (1, 30)
+        # A no-show attended nothing.
+        assert "ZOOM_EVENTS_ATTENDED" not in by_email["sam.noshow@example.com"]
+    meeting = ZoomMeeting.objects.get(connection=conn, uuid=UUID)
+    assert meeting.attendances.filter(email="jane.doe@example.com").count() == 1
+
+
+@responses.activate
+def test_a_refused_brevo_key_stops_the_run_before_zoom_is_read_to_the_end(conn):
+    """The Brevo side is checked while Zoom's pages come in: a key Brevo
+    refuses ends the run early, with nothing stored and nothing imported."""
+    import threading
+    import time
+
+    refused = threading.Event()
+    zoom_webinar()
+    first_page = paged(
+        "sync/participants_page1.json", "sync/participants_page2.json", "partpage2"
+    )
+    pages = []
+
+    def participants(request):
+        pages.append(request.url)
+        refused.wait(5)
+        time.sleep(0.3)  # time for the refusal to reach the run
+        return first_page(request)
+
+    responses.remove(
+        responses.GET, re.compile(rf"{ZOOM}/past_webinars/[^/]+/participants")
+    )
+    responses.add_callback(
+        responses.GET,
+        re.compile(rf"{ZOOM}/past_webinars/[^/]+/participants"),
+        callback=participants,
+    )
+
+    def attributes(request):
+        refused.set()
+        return 401, {}, json.dumps({"code": "unauthorized", "message": "Key not found"})
+
+    responses.add_callback(
+        responses.GET, f"{BREVO}/contacts/attributes", callback=attributes
+    )
+    run = sync(conn)
+    assert run.status == SyncRun.Status.FAILED
+    assert "Brevo refused the API key" in run.error and "Key not found" in run.error
+    assert len(pages) == 1  # page 2 was never asked for
+    assert imports_sent() == {}
+    assert not Attendance.objects.exists()
+
+
+@responses.activate
 def test_one_refused_import_makes_the_run_partial(conn):
     zoom_webinar()
     responses.get(

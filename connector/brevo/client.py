@@ -89,6 +89,12 @@ def sized_chunks(
     leaves room for the rest of the request body, which is sent as UTF-8.
     """
     limit = max_bytes or settings.BREVO_IMPORT_MAX_BYTES
+    if isinstance(contacts, list) and contacts:
+        # Most imports fit whole: one encoding of the list says so.
+        whole = json_size(contacts)
+        if whole <= limit:
+            yield contacts, whole
+            return
     chunk: list[dict] = []
     size = 2  # the brackets
     for contact in contacts:
@@ -100,6 +106,19 @@ def sized_chunks(
         size += item
     if chunk:
         yield chunk, size
+
+
+def encoded_chunks(
+    contacts: list[dict], max_bytes: int | None = None
+) -> Iterator[tuple[list[dict], bytes]]:
+    """``sized_chunks`` with each chunk's ``jsonBody`` encoded, ready to send."""
+    limit = max_bytes or settings.BREVO_IMPORT_MAX_BYTES
+    whole = json.dumps(contacts, ensure_ascii=False).encode()
+    if len(whole) <= limit:
+        yield contacts, whole
+        return
+    for chunk, _ in sized_chunks(contacts, limit):
+        yield chunk, json.dumps(chunk, ensure_ascii=False).encode()
 
 
 def chunk_by_size(
@@ -175,20 +194,21 @@ class BrevoClient(ApiClient):
             if a.get("name")
         }
 
-    def ensure_attributes(self, wanted: dict[str, str]) -> None:
+    def ensure_attributes(self, wanted: dict[str, str], *, save: bool = True) -> bool:
         """Make sure each wanted attribute exists; create the missing ones.
 
         Reads the account's attributes once, creates what is missing as a
         ``normal`` attribute of the wanted type, and caches the result in
         ``BrevoAccount.known_attributes``: later runs spend no call at all.
         Brevo ignores import values of attributes the account lacks, so this
-        runs before every import.
+        runs before every import. Returns whether the cache changed; with
+        ``save=False`` the caller stores it (a thread without a database).
         """
         wanted = {name.upper(): kind for name, kind in wanted.items()}
         wanted.pop("EMAIL", None)  # the identifier, not an attribute
         known = {k.upper(): v for k, v in (self.account.known_attributes or {}).items()}
         if all(name in known for name in wanted):
-            return
+            return False
         known.update(self.list_attributes())
         for name, kind in wanted.items():
             if name in known:
@@ -212,6 +232,11 @@ class BrevoClient(ApiClient):
                 extra={"account_id": self.account.pk, "attribute": name, "type": kind},
             )
         self.account.known_attributes = known
+        if save:
+            self.save_known_attributes()
+        return True
+
+    def save_known_attributes(self) -> None:
         self.account.save(update_fields=["known_attributes", "updated_at"])
 
     # Contacts ----------------------------------------------------------------
@@ -257,17 +282,22 @@ class BrevoClient(ApiClient):
         ]
 
     def import_chunk(
-        self, contacts: list[dict], list_ids: list[int], notify_url: str | None = None
+        self,
+        contacts: list[dict],
+        list_ids: list[int],
+        notify_url: str | None = None,
+        *,
+        encoded: bytes | None = None,
     ) -> int:
         """One import of rows already cut below the size ceiling; its process id.
 
         The body goes out as UTF-8 JSON, so its size is what ``sized_chunks``
-        measured (``\\u`` escapes would make 李雷 twice as long).
+        measured (``\\u`` escapes would make 李雷 twice as long). ``encoded``
+        is ``contacts`` already encoded (``encoded_chunks``): it is sent as is.
         """
         if not list_ids:
             raise ValueError("An import needs at least one list id.")
         body: dict[str, Any] = {
-            "jsonBody": contacts,
             "listIds": sorted(set(list_ids)),
             "updateExistingContacts": True,
             "emptyContactsAttributes": False,
@@ -275,10 +305,13 @@ class BrevoClient(ApiClient):
         }
         if notify_url:
             body["notifyUrl"] = notify_url
+        if encoded is None:
+            encoded = json.dumps(contacts, ensure_ascii=False).encode()
+        rest = json.dumps(body, ensure_ascii=False).encode()
         response = self.request(
             "POST",
             "contacts/import",
-            data=json.dumps(body, ensure_ascii=False).encode(),
+            data=b'{"jsonBody": ' + encoded + b", " + rest[1:],
             headers={"Content-Type": "application/json"},
         )
         process_id = int(response.json()["processId"])
@@ -458,5 +491,6 @@ __all__ = [
     "BrevoClient",
     "bucket_for",
     "chunk_by_size",
+    "encoded_chunks",
     "sized_chunks",
 ]

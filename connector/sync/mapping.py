@@ -164,13 +164,18 @@ def person_fields(
 ) -> dict[str, Any]:
     """Every mappable Zoom field for one person at one occurrence."""
     registrant = person.registrant or {}
-    first, last = split_name(person.name)
+    first = registrant.get("first_name")
+    last = registrant.get("last_name")
+    if not (first and last):
+        # The registration form's own fields win; the display name fills in.
+        split_first, split_last = split_name(person.name)
+        first, last = first or split_first, last or split_last
     is_webinar = meeting.kind == ZoomMeeting.Kind.WEBINAR
     fields: dict[str, Any] = {
         ZoomField.EMAIL: person.email,
         ZoomField.NAME: person.name,
-        ZoomField.FIRST_NAME: registrant.get("first_name") or first,
-        ZoomField.LAST_NAME: registrant.get("last_name") or last,
+        ZoomField.FIRST_NAME: first,
+        ZoomField.LAST_NAME: last,
         ZoomField.JOIN_TIME: person.first_join,
         ZoomField.LEAVE_TIME: person.last_leave,
         ZoomField.DURATION: person.total_seconds if person.sessions else None,

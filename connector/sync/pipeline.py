@@ -9,15 +9,21 @@ A run, for one meeting or webinar occurrence:
 1. reads the occurrence's details (uuid, topic, start and end);
 2. pages through the participants (one row per join session) and, for a
    webinar, the approved registrants on a second thread, folding each row into
-   its person as it arrives, so memory grows with people, not rows;
+   its person as it arrives, so memory grows with people, not rows; meanwhile
+   a third thread makes sure the mapped Brevo attributes exist;
 3. joins attendees to registrants, lists the no-shows, computes the metrics;
-4. stores ``Attendance`` rows in bulk, and a ``SyncRunItem`` for every person
-   skipped (no email, invalid email);
-5. maps each person to a Brevo contact and writes them with one
-   ``/contacts/import`` per distinct set of lists (and per 7.5 MB);
+4. maps each person to a Brevo contact and sends them with one
+   ``/contacts/import`` per distinct set of lists (and per 7.5 MB), the
+   imports side by side;
+5. while Brevo works on them, stores ``Attendance`` rows in bulk and a
+   ``SyncRunItem`` for every person skipped (no email, invalid email);
 6. follows the imports to completion (``connector.sync.imports``): Brevo calls
    ``notifyUrl`` back when the portal is reachable, otherwise
    ``/processes/{id}`` is asked sparingly; refused contacts become items.
+
+Zoom's rate limit sets the pace: everything but steps 3 and 4 overlaps with
+waiting on Zoom or on Brevo (``benchmarks/sync.py`` measures how close a run
+comes to that floor).
 
 Running it again gives the same Brevo state: imports upsert by email, list ids
 only add, and no event is sent by a run.
@@ -31,7 +37,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -170,6 +176,7 @@ class Audiences:
     """The Brevo lists of each audience that apply to this occurrence's topic."""
 
     lists: dict[str, list[int]]
+    _found: dict[tuple, tuple[int, ...]] = field(default_factory=dict)
 
     @classmethod
     def for_meeting(cls, connection: ZoomConnection, topic: str) -> Audiences:
@@ -180,6 +187,13 @@ class Audiences:
         return cls(dict(lists))
 
     def for_person(self, person: Person, kind: str) -> tuple[int, ...]:
+        key = (kind, person.status, bool(person.registered))
+        found = self._found.get(key)
+        if found is None:
+            found = self._found[key] = self._for(person, kind)
+        return found
+
+    def _for(self, person: Person, kind: str) -> tuple[int, ...]:
         names: list[str]
         if kind == ZoomMeeting.Kind.MEETING:
             names = [Audience.MEETING_PARTICIPANTS]
@@ -216,6 +230,7 @@ class SyncEngine:
         self.info: list[str] = []  # worth a line on the record, nothing lost
         # Contacts bound for Brevo, once the people are known (see ``fail``).
         self.planned = 0
+        self.attributes_ready = False  # the mapped attributes exist at Brevo
 
     # Outcomes ------------------------------------------------------------------
 
@@ -316,13 +331,13 @@ class SyncEngine:
         meeting = self.store_meeting(details)
         occurrence = self.occurrence(meeting, details)
 
+        mapper = Mapper.for_connection(self.connection, meeting)
         engagement = Engagement()
-        self.fetch(meeting, engagement, details.get("participants_count"))
+        self.fetch(meeting, engagement, details.get("participants_count"), mapper)
         run.fetched = engagement.rows + engagement.registrant_rows
         self.timings["fetch"] = time.monotonic() - self.clock
 
         audiences = Audiences.for_meeting(self.connection, meeting.topic)
-        mapper = Mapper.for_connection(self.connection, meeting)
         sources = dict(
             Attendance.objects.filter(meeting=meeting)
             .exclude(registration_source="")
@@ -332,10 +347,6 @@ class SyncEngine:
         run.merged = sum(1 for p in people if p.sessions)
         run.no_shows = sum(1 for p in people if p.status == NO_SHOW)
         self._save("fetched", "merged", "no_shows")
-
-        # Stored first: all-time figures read these rows, and nothing is
-        # written while Brevo works on the imports (see connector.sync.imports).
-        upsert_attendance(meeting, people, sources)
         history = self.history(meeting, people) if mapper.needs_history else None
 
         groups: dict[tuple[int, ...], list[dict]] = defaultdict(list)
@@ -372,13 +383,9 @@ class SyncEngine:
         if mapping_errors:
             self.notes.append("Some attributes were left out (see items).")
         self.planned = sum(len(c) for c in groups.values()) + len(loose)
+        self.timings["mapped"] = time.monotonic() - self.clock
 
-        del people
-        SyncRunItem.objects.bulk_create(self.items, batch_size=500)
-        self.items = []
-        self.timings["stored"] = time.monotonic() - self.clock
-
-        if groups or loose:
+        if not self.attributes_ready and (groups or loose):
             self.brevo.ensure_attributes(mapper.wanted_attributes())
         imports = Imports(run, self.brevo, sleep=self.sleep)
         for contacts in groups.values():
@@ -388,6 +395,13 @@ class SyncEngine:
         imports.send(groups)
         del groups
         self.timings["imports_sent"] = time.monotonic() - self.clock
+
+        # Brevo works on the imports for a while: the records are written then.
+        upsert_attendance(meeting, people, sources)
+        del people
+        SyncRunItem.objects.bulk_create(self.items, batch_size=500)
+        self.items = []
+        self.timings["stored"] = time.monotonic() - self.clock
         upserted = self.upsert_loose(loose)
         taken, lost = imports.follow()
         imports.save()
@@ -402,39 +416,71 @@ class SyncEngine:
         self.timings["confirmed"] = time.monotonic() - self.clock
         self.finish(meeting, upserted)
 
-    def fetch(self, meeting: ZoomMeeting, engagement: Engagement, total: Any) -> None:
+    def fetch(
+        self, meeting: ZoomMeeting, engagement: Engagement, total: Any, mapper: Mapper
+    ) -> None:
         """Page through registrants (webinars) and participants at the same time.
 
         Both lists are in Zoom's Medium category and share its budget; fetching
         them side by side keeps that budget busy instead of waiting on each
         answer in turn. Registrants go through their own client on a second
         thread; ``Engagement`` matches rows whatever order they arrive in.
+
+        Meanwhile a third thread makes sure the mapped Brevo attributes exist:
+        a refused Brevo key stops the run before Zoom's pages are all spent,
+        and the imports can go as soon as the people are known.
         """
-        future = None
-        pool = None
         stop = threading.Event()
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sync")
+        brevo = pool.submit(self._ensure_attributes, mapper, stop)
+        registrants = None
         if meeting.kind == ZoomMeeting.Kind.WEBINAR:
             client = ZoomClient(self.connection)
             self.zoom_clients.append(client)
-            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="registrants")
-            future = pool.submit(
+            registrants = pool.submit(
                 self._fetch_registrants, client, meeting.zoom_id, engagement, stop
             )
         try:
             rows = self.participant_rows(meeting)
             for row in self.paced("participants", rows, total):
+                if stop.is_set():
+                    break  # the other thread failed: its error is raised below
                 engagement.add_session(row)
         except BaseException:
             stop.set()  # no use finishing the registrants
             raise
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True)
-        if future is not None:
-            future.result()  # re-raises a Zoom error met on the registrants
+            pool.shutdown(wait=True)
+        if registrants is not None:
+            registrants.result()  # re-raises a Zoom error met on the registrants
+        ensured = brevo.result()  # re-raises Brevo's refusal
+        self.attributes_ready = ensured is not None
+        if ensured:
+            self.brevo.save_known_attributes()
+        if registrants is not None:
             self.progress(
                 "registrants", engagement.registrant_rows, engagement.registrant_rows
             )
+
+    def _ensure_attributes(self, mapper: Mapper, stop: threading.Event) -> bool | None:
+        """Brevo calls only: the account's cache is saved on the run's thread.
+
+        A refusal (key, permission, bad attribute) ends the run at once. Brevo
+        being down or busy does not: the run reads Zoom to the end and asks
+        again before the imports (``execute``), so a failed run still names
+        everyone it could not write. None means "not done yet".
+        """
+        try:
+            return self.brevo.ensure_attributes(mapper.wanted_attributes(), save=False)
+        except TRANSIENT as err:
+            logger.warning(
+                "sync.brevo.attributes_later",
+                extra={"run_id": self.run.pk, "error": type(err).__name__},
+            )
+            return None
+        except BaseException:
+            stop.set()
+            raise
 
     @staticmethod
     def _fetch_registrants(
@@ -448,6 +494,9 @@ class SyncEngine:
                 if stop.is_set():
                     return  # the participants failed: the run is over
                 engagement.add_registrant(row)
+        except BaseException:
+            stop.set()
+            raise
         finally:
             db_connections.close_all()  # this thread's own connections only
 
@@ -566,11 +615,23 @@ class SyncEngine:
     def history(self, meeting: ZoomMeeting, people: list[Person]) -> dict[str, dict]:
         """Per email, across this connection's occurrences: events, time, last date.
 
-        The same figures the admin preview shows (``contact_history``).
+        The same figures the admin preview shows (``contact_history``): the
+        other occurrences from their stored rows, this one from the people in
+        hand, whose rows are written only after the imports went out.
         """
-        from ..engagement_score import contact_history
+        from ..engagement_score import add_attendance, contact_history
 
-        return contact_history(self.connection, [p.email for p in people if p.email])
+        history = contact_history(
+            self.connection,
+            [p.email for p in people if p.email],
+            exclude_meeting=meeting,
+        )
+        for person in people:
+            if person.email and person.status != NO_SHOW:
+                add_attendance(
+                    history, person.email, person.total_seconds, person.first_join
+                )
+        return history
 
     # Brevo ----------------------------------------------------------------------
 
