@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -123,8 +122,6 @@ class ApiClient:
         self.sleep = sleep
         self.calls = 0
         self.retries = 0
-        # A run may send from a few threads at once (``Imports.send``).
-        self._counting = threading.Lock()
 
     # Hooks for subclasses --------------------------------------------------
 
@@ -212,8 +209,7 @@ class ApiClient:
             for budget in self.budget_for(method, path, bucket):
                 ratelimit.acquire(budget, sleep=self.sleep)
             try:
-                with self._counting:
-                    self.calls += 1
+                self.calls += 1
                 response = self.session.request(
                     method,
                     url,
@@ -266,8 +262,7 @@ class ApiClient:
         delay: float | None = None,
     ) -> None:
         delay = self.backoff(attempt) if delay is None else delay
-        with self._counting:
-            self.retries += 1
+        self.retries += 1
         logger.warning(
             "%s.request.retry",
             self.name,

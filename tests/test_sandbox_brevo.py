@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 
 import pytest
 import requests
@@ -216,6 +217,10 @@ def test_import_is_asynchronous(brevo):
         time.sleep(0.1)
     assert state["status"] == "completed"
     assert state["info"]["import"]["invalid_emails"] == 1
+    # The end is reported no sooner than the configured processing time.
+    created = datetime.fromisoformat(state["created_at"].replace("Z", "+00:00"))
+    ended = datetime.fromisoformat(state["completed_at"].replace("Z", "+00:00"))
+    assert (ended - created).total_seconds() >= 0.6
     contact = brevo("GET", "/contacts/user1@example.com").json()
     assert contact["attributes"] == {"WEBINAR_NAME": "Q1 Roadmap"}
     assert contact["listIds"] == [16]

@@ -708,3 +708,22 @@ def test_portal_probe_is_remembered_for_a_while_then_asked_again(monkeypatch):
     assert pipeline_imports._probe(base) is True  # any HTTP answer counts
     assert len(responses.calls) == 2
     pipeline_imports._probed.clear()
+
+
+def test_collector_is_paused_while_mapping_and_left_as_it_was():
+    import gc
+
+    from connector.sync.pipeline import collector_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("mapping failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # whoever turned it off turns it back on
+    finally:
+        gc.enable()

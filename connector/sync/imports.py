@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from ipaddress import ip_address
@@ -38,8 +37,6 @@ NOTIFY_SALT = "connector.brevo.import"
 # a minute after that.
 POLL_FIRST = 2.0
 POLL_MAX = 60.0
-# Imports of one run sent side by side (Brevo's contacts bucket allows 10/s).
-SEND_AT_ONCE = 4
 NOTIFY_CHECK = 0.05  # how often the database is read for the callback's mark
 # Big imports take Brevo longer: the callback is awaited this much longer per
 # thousand contacts before /processes is asked.
@@ -143,12 +140,12 @@ class Imports:
         self.refused: list[tuple[list[dict], str]] = []
 
     def send(self, groups: dict[tuple[int, ...], list[dict]]) -> None:
-        """Start one import per group (and per size ceiling), all at once.
+        """Start one import per group (and per size ceiling).
 
-        The records are written first; then the imports go out side by side,
-        biggest first, so Brevo works on all of them while the run stores its
-        own rows. An import Brevo refuses costs only its own contacts; if none
-        was accepted and the cause may pass (Brevo down, key refused), the
+        The records are written first, then the imports go out smallest
+        first: Brevo is already at work on the small ones while the biggest
+        uploads. An import Brevo refuses costs only its own contacts; if none
+        was accepted yet and the cause may pass (Brevo down, key refused), the
         error is raised for the whole run to be retried or failed.
         """
         notify_base = notify_base_url()
@@ -157,8 +154,7 @@ class Imports:
             for list_ids, contacts in groups.items()
             for chunk, encoded in encoded_chunks(contacts)
         ]
-        # Biggest first: Brevo starts on the longest import first.
-        planned.sort(key=lambda item: (-len(item[2]), item[0]))
+        planned.sort(key=lambda item: (len(item[2]), item[0]))
         records = BrevoImport.objects.bulk_create(
             BrevoImport(
                 run=self.run,
@@ -170,56 +166,29 @@ class Imports:
             )
             for list_ids, chunk, encoded in planned
         )
-        self.sent = [
-            Sent(record, chunk, detail={"notify": bool(notify_base)})
-            for record, (_, chunk, _) in zip(records, planned, strict=True)
-        ]
-        bodies = [encoded for _, _, encoded in planned]
-        urls = [
-            notify_base
-            + reverse(
-                "connector:brevo-import-notify",
-                kwargs={"token": notify_token(item.record.pk)},
-            )
-            if notify_base
-            else None
-            for item in self.sent
-        ]
-        del planned
-
-        def post(index: int) -> ApiError | None:
-            item = self.sent[index]
+        self.sent = []
+        for record, (_, chunk, encoded) in zip(records, planned, strict=True):
+            item = Sent(record, chunk, detail={"notify": bool(notify_base)})
+            self.sent.append(item)
+            notify_url = None
+            if notify_base:
+                token = notify_token(record.pk)
+                path = reverse("connector:brevo-import-notify", kwargs={"token": token})
+                notify_url = notify_base + path
             try:
                 item.process_id = self.brevo.import_chunk(
-                    item.contacts,
-                    item.record.list_ids,
-                    notify_url=urls[index],
-                    encoded=bodies[index],
+                    chunk, record.list_ids, notify_url=notify_url, encoded=encoded
                 )
             except ApiError as err:
-                return err
-            finally:
-                bodies[index] = b""
-            return None
-
-        if len(self.sent) == 1:
-            outcomes = [post(0)]
-        else:
-            workers = min(len(self.sent), SEND_AT_ONCE)
-            with ThreadPoolExecutor(workers, thread_name_prefix="import") as pool:
-                outcomes = list(pool.map(post, range(len(self.sent))))
-
-        accepted = any(item.process_id for item in self.sent)
-        for item, err in zip(self.sent, outcomes, strict=True):
-            if err is None:
-                item.status = BrevoImport.Status.SENT
+                item.status = BrevoImport.Status.FAILED
+                item.detail["error"] = str(err)
+                accepted = any(s.process_id for s in self.sent)
+                if isinstance(err, (*TRANSIENT, ApiAuthError)) and not accepted:
+                    self.save()
+                    raise  # nothing was written yet: retry or fail the whole run
+                self.refused.append((chunk, f"Import refused by Brevo: {err}"))
                 continue
-            item.status = BrevoImport.Status.FAILED
-            item.detail["error"] = str(err)
-            if isinstance(err, (*TRANSIENT, ApiAuthError)) and not accepted:
-                self.save()
-                raise err  # nothing was written: retry or fail the whole run
-            self.refused.append((item.contacts, f"Import refused by Brevo: {err}"))
+            item.status = BrevoImport.Status.SENT
 
     def follow(self) -> tuple[int, int]:
         """Wait for the imports to end; return (contacts taken, contacts lost).

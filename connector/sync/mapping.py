@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -106,43 +106,70 @@ def _as_datetime(value: Any) -> datetime | date | None:
     return None
 
 
+def _as_is(value: Any, tz: ZoneInfo | None) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _to_date(value: Any, tz: ZoneInfo | None) -> str:
+    moment = _as_datetime(value)
+    if moment is None:
+        raise MappingError(f"not a date: {value!r}")
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(tz).date() if tz else moment.date()
+    return moment.isoformat()
+
+
+def _as_seconds(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError) as err:
+        raise MappingError(f"not a number of seconds: {value!r}") from err
+    if not math.isfinite(seconds):
+        # "inf" and "nan" parse as floats; Brevo takes neither.
+        raise MappingError(f"not a number of seconds: {value!r}")
+    return seconds
+
+
+def _to_seconds(value: Any, tz: ZoneInfo | None) -> int | float:
+    seconds = _as_seconds(value)
+    return int(seconds) if seconds.is_integer() else seconds
+
+
+def _to_minutes(value: Any, tz: ZoneInfo | None) -> int | float:
+    minutes = round(_as_seconds(value) / 60, 1)
+    return int(minutes) if minutes.is_integer() else minutes
+
+
+def _first_name(value: Any, tz: ZoneInfo | None) -> str | None:
+    return split_name(str(value))[0] or None
+
+
+def _last_name(value: Any, tz: ZoneInfo | None) -> str | None:
+    return split_name(str(value))[1] or None
+
+
+TRANSFORMS: dict[str, Callable[[Any, ZoneInfo | None], Any]] = {
+    T.NONE: _as_is,
+    T.DATE: _to_date,
+    T.SECONDS: _to_seconds,
+    T.MINUTES: _to_minutes,
+    T.FIRST_NAME: _first_name,
+    T.LAST_NAME: _last_name,
+    T.UPPER: lambda value, tz: str(value).upper(),
+    T.LOWER: lambda value, tz: str(value).lower(),
+}
+
+
 def apply_transform(value: Any, transform: str, tz: ZoneInfo | None = None) -> Any:
     """One mapping transform; raises MappingError when it does not fit the value."""
     if value is None or value == "":
         return None
-    if transform == T.NONE:
-        if isinstance(value, datetime):
-            return value.isoformat()
-        if isinstance(value, date):
-            return value.isoformat()
-        return value
-    if transform == T.DATE:
-        moment = _as_datetime(value)
-        if moment is None:
-            raise MappingError(f"not a date: {value!r}")
-        if isinstance(moment, datetime):
-            moment = moment.astimezone(tz).date() if tz else moment.date()
-        return moment.isoformat()
-    if transform in (T.MINUTES, T.SECONDS):
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError) as err:
-            raise MappingError(f"not a number of seconds: {value!r}") from err
-        if not math.isfinite(seconds):
-            # "inf" and "nan" parse as floats; Brevo takes neither.
-            raise MappingError(f"not a number of seconds: {value!r}")
-        if transform == T.SECONDS:
-            return int(seconds) if seconds.is_integer() else seconds
-        minutes = round(seconds / 60, 1)
-        return int(minutes) if minutes.is_integer() else minutes
-    if transform in (T.FIRST_NAME, T.LAST_NAME):
-        first, last = split_name(str(value))
-        return (first if transform == T.FIRST_NAME else last) or None
-    if transform == T.UPPER:
-        return str(value).upper()
-    if transform == T.LOWER:
-        return str(value).lower()
-    raise MappingError(f"unknown transform {transform!r}")
+    function = TRANSFORMS.get(transform)
+    if function is None:
+        raise MappingError(f"unknown transform {transform!r}")
+    return function(value, tz)
 
 
 def meeting_zone(meeting: ZoomMeeting | None) -> ZoneInfo | None:
@@ -226,6 +253,11 @@ class Mapper:
         ]
         # The "email" mapping names the contact's identifier, not an attribute.
         self.rules = [r for r in self.rules if r.attribute != "EMAIL"]
+        # Each rule's transform looked up once, not once per person.
+        self._steps = [
+            (r.attribute, r.zoom_field, r.transform, TRANSFORMS.get(r.transform))
+            for r in self.rules
+        ]
 
     @classmethod
     def for_connection(
@@ -251,17 +283,21 @@ class Mapper:
     ) -> dict[str, Any]:
         """The mapped attributes; a value a transform refuses is left out."""
         out: dict[str, Any] = {}
-        for rule in self.rules:
+        tz = self.tz
+        for attribute, zoom_field, transform, function in self._steps:
+            value = fields.get(zoom_field)
+            if value is None or value == "":
+                continue
             try:
-                value = apply_transform(
-                    fields.get(rule.zoom_field), rule.transform, self.tz
-                )
+                if function is None:
+                    raise MappingError(f"unknown transform {transform!r}")
+                value = function(value, tz)
             except MappingError as err:
                 if errors is not None:
-                    errors.append(f"{rule.attribute}: {err}")
+                    errors.append(f"{attribute}: {err}")
                 continue
             if value is not None and value != "":
-                out[rule.attribute] = value
+                out[attribute] = value
         return out
 
     def contact(

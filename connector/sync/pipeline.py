@@ -31,12 +31,14 @@ only add, and no event is sent by a run.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -169,6 +171,24 @@ def run_sync(
 
 
 # The run ---------------------------------------------------------------------------
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a while.
+
+    Merging and mapping create a dict or two per person; each few hundred of
+    them would set the collector walking every object the run holds (the
+    people, their sessions, the registrants) for cycles they do not have.
+    Reference counting still frees everything as usual meanwhile.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass
@@ -337,64 +357,65 @@ class SyncEngine:
         run.fetched = engagement.rows + engagement.registrant_rows
         self.timings["fetch"] = time.monotonic() - self.clock
 
-        audiences = Audiences.for_meeting(self.connection, meeting.topic)
-        sources = dict(
-            Attendance.objects.filter(meeting=meeting)
-            .exclude(registration_source="")
-            .values_list("person_key", "registration_source")
-        )
-        people = list(engagement.finish(occurrence))
-        run.merged = sum(1 for p in people if p.sessions)
-        run.no_shows = sum(1 for p in people if p.status == NO_SHOW)
-        self._save("fetched", "merged", "no_shows")
-        history = self.history(meeting, people) if mapper.needs_history else None
-
-        groups: dict[tuple[int, ...], list[dict]] = defaultdict(list)
-        loose: list[tuple[str, dict]] = []  # contacts with no list to import onto
-        mapping_errors: dict[str, int] = defaultdict(int)
-        for person in people:
-            if not person.email:
-                self.skip(person)
-                continue
-            errors: list[str] = []
-            fields = person_fields(
-                person,
-                meeting,
-                registration_source=sources.get(person.key, ""),
-                history=history,
+        with collector_paused():
+            audiences = Audiences.for_meeting(self.connection, meeting.topic)
+            sources = dict(
+                Attendance.objects.filter(meeting=meeting)
+                .exclude(registration_source="")
+                .values_list("person_key", "registration_source")
             )
-            contact = mapper.contact(fields, errors)
-            for error in errors:
-                mapping_errors[error.split(":", 1)[0]] += 1
-            lists = audiences.for_person(person, run.kind)
-            if lists:
-                groups[lists].append(contact)
-            else:
-                loose.append((person.email, contact["attributes"]))
-        for attribute, count in mapping_errors.items():
-            self.items.append(
-                SyncRunItem(
-                    run=run,
-                    reason=SyncRunItem.Reason.MAPPING_ERROR,
-                    detail=f"{attribute} left out for {count} contacts: "
-                    "the transform does not fit the value",
+            people = list(engagement.finish(occurrence))
+            run.merged = sum(1 for p in people if p.sessions)
+            run.no_shows = sum(1 for p in people if p.status == NO_SHOW)
+            self._save("fetched", "merged", "no_shows")
+            history = self.history(meeting, people) if mapper.needs_history else None
+
+            groups: dict[tuple[int, ...], list[dict]] = defaultdict(list)
+            loose: list[tuple[str, dict]] = []  # contacts with no list to import onto
+            mapping_errors: dict[str, int] = defaultdict(int)
+            for person in people:
+                if not person.email:
+                    self.skip(person)
+                    continue
+                errors: list[str] = []
+                fields = person_fields(
+                    person,
+                    meeting,
+                    registration_source=sources.get(person.key, ""),
+                    history=history,
                 )
-            )
-        if mapping_errors:
-            self.notes.append("Some attributes were left out (see items).")
-        self.planned = sum(len(c) for c in groups.values()) + len(loose)
-        self.timings["mapped"] = time.monotonic() - self.clock
+                contact = mapper.contact(fields, errors)
+                for error in errors:
+                    mapping_errors[error.split(":", 1)[0]] += 1
+                lists = audiences.for_person(person, run.kind)
+                if lists:
+                    groups[lists].append(contact)
+                else:
+                    loose.append((person.email, contact["attributes"]))
+            for attribute, count in mapping_errors.items():
+                self.items.append(
+                    SyncRunItem(
+                        run=run,
+                        reason=SyncRunItem.Reason.MAPPING_ERROR,
+                        detail=f"{attribute} left out for {count} contacts: "
+                        "the transform does not fit the value",
+                    )
+                )
+            if mapping_errors:
+                self.notes.append("Some attributes were left out (see items).")
+            self.planned = sum(len(c) for c in groups.values()) + len(loose)
+            self.timings["mapped"] = time.monotonic() - self.clock
 
-        if not self.attributes_ready and (groups or loose):
-            self.brevo.ensure_attributes(mapper.wanted_attributes())
-        imports = Imports(run, self.brevo, sleep=self.sleep)
-        for contacts in groups.values():
-            # The same occurrence gives the same import bodies, whatever order
-            # Zoom's pages and the database returned people in.
-            contacts.sort(key=lambda contact: contact["email"])
-        imports.send(groups)
-        del groups
-        self.timings["imports_sent"] = time.monotonic() - self.clock
+            if not self.attributes_ready and (groups or loose):
+                self.brevo.ensure_attributes(mapper.wanted_attributes())
+            imports = Imports(run, self.brevo, sleep=self.sleep)
+            for contacts in groups.values():
+                # The same occurrence gives the same import bodies, whatever order
+                # Zoom's pages and the database returned people in.
+                contacts.sort(key=lambda contact: contact["email"])
+            imports.send(groups)
+            del groups
+            self.timings["imports_sent"] = time.monotonic() - self.clock
 
         # Brevo works on the imports for a while: the records are written then.
         upsert_attendance(meeting, people, sources)
