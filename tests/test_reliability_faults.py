@@ -26,7 +26,7 @@ import requests
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from connector.models import SyncRun, SyncRunItem
+from connector.models import Attendance, SyncRun, SyncRunItem
 from connector.sync.pipeline import TransientSyncError, run_sync
 
 from .test_sync_e2e import expected_people
@@ -300,6 +300,12 @@ def test_brevo_down_for_the_whole_run_then_back(chaos, settings):
     accounted = failed.failed + failed.skipped_no_email
     invalid = failed.items.filter(reason=SyncRunItem.Reason.INVALID_EMAIL).count()
     assert accounted + invalid == len(people) + len(guests)
+    # Brevo being down loses nothing on the portal's side: who came and who
+    # was skipped is on record.
+    guest_items = failed.items.filter(reason=SyncRunItem.Reason.NO_EMAIL)
+    assert guest_items.count() == failed.skipped_no_email == len(guests)
+    stored = Attendance.objects.filter(meeting__uuid=played.uuid)
+    assert stored.count() == len(people) + len(guests) + invalid
 
     # Brevo is back: the queued run's next attempt completes it.
     configure(chaos.url, brevo_error_rate=0.0)

@@ -406,22 +406,24 @@ class SyncEngine:
             self.planned = sum(len(c) for c in groups.values()) + len(loose)
             self.timings["mapped"] = time.monotonic() - self.clock
 
-            if not self.attributes_ready and (groups or loose):
-                self.brevo.ensure_attributes(mapper.wanted_attributes())
-            imports = Imports(run, self.brevo, sleep=self.sleep)
-            for contacts in groups.values():
-                # The same occurrence gives the same import bodies, whatever order
-                # Zoom's pages and the database returned people in.
-                contacts.sort(key=lambda contact: contact["email"])
-            imports.send(groups)
-            del groups
-            self.timings["imports_sent"] = time.monotonic() - self.clock
-
-        # Brevo works on the imports for a while: the records are written then.
-        upsert_attendance(meeting, people, sources)
+            try:
+                if not self.attributes_ready and (groups or loose):
+                    self.brevo.ensure_attributes(mapper.wanted_attributes())
+                imports = Imports(run, self.brevo, sleep=self.sleep)
+                for contacts in groups.values():
+                    # The same occurrence gives the same import bodies, whatever
+                    # order Zoom's pages and the database returned people in.
+                    contacts.sort(key=lambda contact: contact["email"])
+                imports.send(groups)
+                del groups
+                self.timings["imports_sent"] = time.monotonic() - self.clock
+            finally:
+                # While Brevo works on the imports, or when it could not take
+                # them, who came and who was skipped goes on record.
+                upsert_attendance(meeting, people, sources)
+                SyncRunItem.objects.bulk_create(self.items, batch_size=500)
+                self.items = []
         del people
-        SyncRunItem.objects.bulk_create(self.items, batch_size=500)
-        self.items = []
         self.timings["stored"] = time.monotonic() - self.clock
         upserted = self.upsert_loose(loose)
         taken, lost = imports.follow()
