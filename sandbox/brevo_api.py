@@ -14,6 +14,7 @@ import csv
 import functools
 import io
 import json
+import logging
 import math
 import re
 import threading
@@ -43,6 +44,8 @@ from .models import (
     SentEmail,
 )
 from .runtime import inject_fault, json_response, limiter, log_call
+
+logger = logging.getLogger(__name__)
 
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
 EVENTS_BATCH_MAX_BYTES = 512 * 1024
@@ -881,14 +884,29 @@ def finish_import(process: ImportProcess) -> None:
     if not claimed:
         return
     process.refresh_from_db()
-    with _applying:
-        # Rows go in by the few thousand, each batch its own transaction, so
-        # the API's other writes (the next import's POST) do not wait for
-        # the whole import. Contacts appear while the process is in_process.
-        info = apply_import(process)
+    rows = len(process.payload["rows"])
+    try:
+        with _applying:
+            # Rows go in by the few thousand, each batch its own transaction,
+            # so the API's other writes (the next import's POST) do not wait
+            # for the whole import. Contacts appear while it is in_process.
+            info = apply_import(process)
+    except Exception as err:
+        # Some rows may be in: the process ends "failed", as Brevo reports it,
+        # instead of staying in_process for ever.
+        logger.exception(
+            "sandbox.brevo.import_failed", extra={"process_id": process.pk}
+        )
+        ImportProcess.objects.filter(pk=process.pk).update(
+            status="failed",
+            completed_at=timezone.now(),
+            info={"error": f"{type(err).__name__}: {err}"[:500]},
+            payload={**process.payload, "rows": rows},
+        )
+        return
     process.status = "completed"
     process.info = {"import": info}
-    process.payload = {**process.payload, "rows": len(process.payload["rows"])}
+    process.payload = {**process.payload, "rows": rows}
     process.completed_at = max(process.due_at, timezone.now())
     process.save(update_fields=["status", "info", "payload", "completed_at"])
     wait = (process.completed_at - timezone.now()).total_seconds()
@@ -1000,7 +1018,10 @@ def apply_import(process: ImportProcess) -> dict:
 
 def process_json(process: ImportProcess) -> dict:
     status = process.status
-    if status != "completed" or process.completed_at > timezone.now():
+    ended = status == "failed" or (
+        status == "completed" and process.completed_at <= timezone.now()
+    )
+    if not ended:
         remaining = (process.due_at - timezone.now()).total_seconds()
         total = max((process.due_at - process.created_at).total_seconds(), 0.001)
         status = "queued" if remaining > total / 2 else "in_process"
@@ -1010,9 +1031,9 @@ def process_json(process: ImportProcess) -> dict:
         "status": status,
         "info": process.info if status == "completed" else None,
         "export_url": None,
-        "error": None,
+        "error": (process.info or {}).get("error") if status == "failed" else None,
         "created_at": iso_ms(process.created_at),
-        "completed_at": iso_ms(process.completed_at) if status == "completed" else None,
+        "completed_at": iso_ms(process.completed_at) if ended else None,
     }
 
 

@@ -234,6 +234,31 @@ def test_import_is_asynchronous(brevo):
     }
 
 
+def test_an_import_that_breaks_ends_failed_not_in_process(brevo, monkeypatch):
+    from sandbox import brevo_api
+
+    def broken(process):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(brevo_api, "apply_import", broken)
+    config(brevo.env, brevo_import_seconds=0.2)
+    started = brevo(
+        "POST",
+        "/contacts/import",
+        json={"jsonBody": [{"email": "x@example.com"}], "listIds": [16]},
+    )
+    process_id = started.json()["processId"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        state = brevo("GET", f"/processes/{process_id}").json()
+        if state["status"] not in ("queued", "in_process"):
+            break
+        time.sleep(0.05)
+    assert state["status"] == "failed"
+    assert state["error"] == "RuntimeError: disk full"
+    assert state["info"] is None
+
+
 def test_import_notify_url(brevo, live_server):
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
