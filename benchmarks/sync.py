@@ -336,7 +336,7 @@ def report(args, played: dict, run: dict, stats: dict, naive: dict) -> None:
         f"Sync run: {run['status']} {run['error'] or ''}".rstrip(),
         f"  fetched rows          {run['fetched']:>10,}",
         f"  people merged         {run['merged']:>10,}   no-shows {run['no_shows']:,}, "
-        f"guests skipped {run['skipped_no_email']:,}",
+        f"guests skipped {run['skipped_no_email']:,} (told apart by display name)",
         f"  contacts upserted     {run['upserted']:>10,}   in {run['imports']} imports",
         f"  wall time             {run['wall']:>10.2f} s",
         f"  floor (Zoom pages/20) {floor:>10.2f} s   wall/floor "

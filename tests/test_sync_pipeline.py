@@ -187,6 +187,8 @@ def test_webinar_run_writes_each_audience_to_its_lists(conn):
         (SyncRunItem.Reason.NO_EMAIL, "iPhone de Marie"),
         (SyncRunItem.Reason.INVALID_EMAIL, "typo.person@"),
     }
+    guest = run.items.get(reason=SyncRunItem.Reason.NO_EMAIL)
+    assert guest.detail.endswith("2 join sessions under this name.")
     assert all(i.status == BrevoImport.Status.COMPLETED for i in run.imports.all())
 
 

@@ -631,7 +631,16 @@ class SyncEngine:
                 run=self.run,
                 name=person.name[:300],
                 reason=SyncRunItem.Reason.NO_EMAIL,
-                detail="Joined without an email (guest); no Brevo contact.",
+                # Zoom gives guests no id: sessions under one display name are
+                # one guest here, whoever was behind them.
+                detail=(
+                    "Joined without an email (guest); no Brevo contact. "
+                    + (
+                        f"{person.sessions} join sessions under this name."
+                        if person.sessions > 1
+                        else "One join session."
+                    )
+                ),
             )
         )
 
