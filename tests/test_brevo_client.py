@@ -16,8 +16,7 @@ from connector.brevo.client import (
     BrevoBatchError,
     BrevoClient,
     bucket_for,
-    chunk_by_size,
-    sized_chunks,
+    encoded_chunks,
 )
 from connector.http import (
     ApiAuthError,
@@ -204,15 +203,18 @@ def test_an_import_that_fits_is_one_chunk_measured_as_sent():
         {"email": "li.lei@example.com", "attributes": {"FIRSTNAME": "李雷"}},
         {"email": "zoe@example.com", "attributes": {"FIRSTNAME": "Zoë Ångström"}},
     ]
-    exact = len(json.dumps(contacts, ensure_ascii=False).encode())
-    assert list(sized_chunks(contacts, max_bytes=exact)) == [(contacts, exact)]
+    body = json.dumps(contacts, ensure_ascii=False).encode()
+    exact = len(body)
+    assert list(encoded_chunks(contacts, max_bytes=exact)) == [(contacts, body)]
     # One byte less and it no longer fits whole.
-    assert [len(c) for c, _ in sized_chunks(contacts, max_bytes=exact - 1)] == [1, 1]
+    split = list(encoded_chunks(contacts, max_bytes=exact - 1))
+    assert [len(c) for c, _ in split] == [1, 1]
+    assert [json.loads(e) for _, e in split] == [[contacts[0]], [contacts[1]]]
 
 
-def test_chunk_by_size_keeps_an_oversized_contact_alone():
+def test_an_oversized_contact_is_an_import_of_its_own():
     big = {"email": "a@example.com", "attributes": {"X": "y" * 500}}
-    chunks = list(chunk_by_size([big, big], max_bytes=100))
+    chunks = [chunk for chunk, _ in encoded_chunks([big, big], max_bytes=100)]
     assert chunks == [[big], [big]]
 
 

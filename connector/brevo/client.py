@@ -89,12 +89,6 @@ def sized_chunks(
     leaves room for the rest of the request body, which is sent as UTF-8.
     """
     limit = max_bytes or settings.BREVO_IMPORT_MAX_BYTES
-    if isinstance(contacts, list) and contacts:
-        # Most imports fit whole: one encoding of the list says so.
-        whole = json_size(contacts)
-        if whole <= limit:
-            yield contacts, whole
-            return
     chunk: list[dict] = []
     size = 2  # the brackets
     for contact in contacts:
@@ -111,7 +105,10 @@ def sized_chunks(
 def encoded_chunks(
     contacts: list[dict], max_bytes: int | None = None
 ) -> Iterator[tuple[list[dict], bytes]]:
-    """``sized_chunks`` with each chunk's ``jsonBody`` encoded, ready to send."""
+    """``sized_chunks`` with each chunk's ``jsonBody`` encoded, ready to send.
+
+    Most imports fit whole: one encoding of the list says so, and is sent.
+    """
     limit = max_bytes or settings.BREVO_IMPORT_MAX_BYTES
     whole = json.dumps(contacts, ensure_ascii=False).encode()
     if len(whole) <= limit:
@@ -119,14 +116,6 @@ def encoded_chunks(
         return
     for chunk, _ in sized_chunks(contacts, limit):
         yield chunk, json.dumps(chunk, ensure_ascii=False).encode()
-
-
-def chunk_by_size(
-    contacts: Iterable[dict], max_bytes: int | None = None
-) -> Iterator[list[dict]]:
-    """The chunks of ``sized_chunks`` without their sizes."""
-    for chunk, _ in sized_chunks(contacts, max_bytes):
-        yield chunk
 
 
 class BrevoClient(ApiClient):
@@ -277,8 +266,8 @@ class BrevoClient(ApiClient):
         if not list_ids:
             raise ValueError("An import needs at least one list id.")
         return [
-            self.import_chunk(chunk, list_ids, notify_url)
-            for chunk in chunk_by_size(contacts)
+            self.import_chunk(chunk, list_ids, notify_url, encoded=encoded)
+            for chunk, encoded in encoded_chunks(contacts)
         ]
 
     def import_chunk(
@@ -490,7 +479,6 @@ __all__ = [
     "BrevoBatchError",
     "BrevoClient",
     "bucket_for",
-    "chunk_by_size",
     "encoded_chunks",
     "sized_chunks",
 ]

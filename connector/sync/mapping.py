@@ -253,11 +253,6 @@ class Mapper:
         ]
         # The "email" mapping names the contact's identifier, not an attribute.
         self.rules = [r for r in self.rules if r.attribute != "EMAIL"]
-        # Each rule's transform looked up once, not once per person.
-        self._steps = [
-            (r.attribute, r.zoom_field, r.transform, TRANSFORMS.get(r.transform))
-            for r in self.rules
-        ]
 
     @classmethod
     def for_connection(
@@ -283,21 +278,17 @@ class Mapper:
     ) -> dict[str, Any]:
         """The mapped attributes; a value a transform refuses is left out."""
         out: dict[str, Any] = {}
-        tz = self.tz
-        for attribute, zoom_field, transform, function in self._steps:
-            value = fields.get(zoom_field)
-            if value is None or value == "":
-                continue
+        for rule in self.rules:
             try:
-                if function is None:
-                    raise MappingError(f"unknown transform {transform!r}")
-                value = function(value, tz)
+                value = apply_transform(
+                    fields.get(rule.zoom_field), rule.transform, self.tz
+                )
             except MappingError as err:
                 if errors is not None:
-                    errors.append(f"{attribute}: {err}")
+                    errors.append(f"{rule.attribute}: {err}")
                 continue
             if value is not None and value != "":
-                out[attribute] = value
+                out[rule.attribute] = value
         return out
 
     def contact(

@@ -14,7 +14,7 @@ A run, for one meeting or webinar occurrence:
 3. joins attendees to registrants, lists the no-shows, computes the metrics;
 4. maps each person to a Brevo contact and sends them with one
    ``/contacts/import`` per distinct set of lists (and per 7.5 MB), the
-   imports side by side;
+   smallest first;
 5. while Brevo works on them, stores ``Attendance`` rows in bulk and a
    ``SyncRunItem`` for every person skipped (no email, invalid email);
 6. follows the imports to completion (``connector.sync.imports``): Brevo calls
