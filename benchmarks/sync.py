@@ -57,7 +57,6 @@ def environment(var_dir: Path, port: int) -> dict[str, str]:
         {
             "DJANGO_SETTINGS_MODULE": "portal.settings",
             "VAR_DIR": str(var_dir),
-            "DATABASE_URL": f"sqlite:///{var_dir / 'bench.sqlite3'}",
             "DEBUG": "true",
             "SANDBOX": "true",
             "SANDBOX_RATE_LIMITS": "true",
@@ -71,6 +70,9 @@ def environment(var_dir: Path, port: int) -> dict[str, str]:
             "PYTHONPATH": str(ROOT),
         }
     )
+    # SQLite under var/bench/ unless DATABASE_URL names another database (give
+    # it a scratch one: the benchmark migrates it and resets the sandbox).
+    env.setdefault("DATABASE_URL", f"sqlite:///{var_dir / 'bench.sqlite3'}")
     return env
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -122,6 +123,9 @@ class ApiClient:
         self.sleep = sleep
         self.calls = 0
         self.retries = 0
+        # One client may send from several threads (a run's imports go side
+        # by side): the counts are kept under a lock so none is lost.
+        self._counting = threading.Lock()
 
     # Hooks for subclasses --------------------------------------------------
 
@@ -209,7 +213,8 @@ class ApiClient:
             for budget in self.budget_for(method, path, bucket):
                 ratelimit.acquire(budget, sleep=self.sleep)
             try:
-                self.calls += 1
+                with self._counting:
+                    self.calls += 1
                 response = self.session.request(
                     method,
                     url,
@@ -262,7 +267,8 @@ class ApiClient:
         delay: float | None = None,
     ) -> None:
         delay = self.backoff(attempt) if delay is None else delay
-        self.retries += 1
+        with self._counting:
+            self.retries += 1
         logger.warning(
             "%s.request.retry",
             self.name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -517,6 +518,81 @@ def test_one_refused_import_makes_the_run_partial(conn):
     refused = run.items.get(reason=SyncRunItem.Reason.BREVO_REJECTED)
     assert refused.email == "sam.noshow@example.com"
     assert "listIds invalid" in refused.detail
+
+
+@responses.activate
+def test_imports_are_uploaded_side_by_side(conn):
+    """The three imports of the run are in flight together: each answer waits
+    until all three requests have reached Brevo (a serial upload would time
+    out on the first)."""
+    zoom_webinar()
+    brevo_ok()
+    all_in = threading.Barrier(3, timeout=5)
+    ids = iter(range(800, 900))
+    lock = threading.Lock()
+
+    def importer(request):
+        all_in.wait()
+        with lock:
+            return 202, {}, json.dumps({"processId": next(ids)})
+
+    responses.remove(responses.POST, f"{BREVO}/contacts/import")
+    responses.add_callback(
+        responses.POST, f"{BREVO}/contacts/import", callback=importer
+    )
+    run = sync(conn)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert run.upserted == 5
+    assert sorted(run.imports.values_list("process_id", flat=True)) == [800, 801, 802]
+    assert run.brevo_calls == 1 + 5 + 3 + 3  # counted from three threads, none lost
+
+
+@responses.activate
+def test_brevo_down_for_every_import_requeues_the_run_with_nothing_lost(conn, settings):
+    settings.HTTP_MAX_RETRIES = 0
+    zoom_webinar()
+    brevo_ok()
+    responses.remove(responses.POST, f"{BREVO}/contacts/import")
+    responses.post(f"{BREVO}/contacts/import", status=503)
+    run = new_run(conn)
+    with pytest.raises(TransientSyncError):
+        run_sync(run.pk, final_attempt=False, sleep=lambda s: None)
+    run.refresh_from_db()
+    assert run.status == SyncRun.Status.QUEUED
+    assert run.error.startswith("Will retry")
+    assert not run.items.filter(reason=SyncRunItem.Reason.BREVO_REJECTED).exists()
+    statuses = set(run.imports.values_list("status", flat=True))
+    assert statuses == {BrevoImport.Status.FAILED}
+
+
+@responses.activate
+def test_brevo_down_for_one_import_only_fails_its_contacts(conn, settings):
+    settings.HTTP_MAX_RETRIES = 0
+    zoom_webinar()
+    brevo_ok()
+    ids = iter(range(900, 999))
+    lock = threading.Lock()
+
+    def importer(request):
+        if json.loads(request.body)["listIds"] == [16, 17]:
+            return 503, {}, json.dumps({"code": "unavailable", "message": "down"})
+        with lock:
+            return 202, {}, json.dumps({"processId": next(ids)})
+
+    responses.remove(responses.POST, f"{BREVO}/contacts/import")
+    responses.add_callback(
+        responses.POST, f"{BREVO}/contacts/import", callback=importer
+    )
+    run = sync(conn)
+    assert run.status == SyncRun.Status.PARTIAL
+    assert (run.upserted, run.failed) == (2, 3)
+    failed = run.items.filter(reason=SyncRunItem.Reason.BREVO_REJECTED)
+    assert set(failed.values_list("email", flat=True)) == {
+        "jane.doe@example.com",
+        "li.lei@example.cn",
+        "zoe@example.com",
+    }
+    assert all("Import refused by Brevo" in item.detail for item in failed)
 
 
 @responses.activate

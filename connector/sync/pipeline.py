@@ -13,8 +13,8 @@ A run, for one meeting or webinar occurrence:
    a third thread makes sure the mapped Brevo attributes exist;
 3. joins attendees to registrants, lists the no-shows, computes the metrics;
 4. maps each person to a Brevo contact and sends them with one
-   ``/contacts/import`` per distinct set of lists (and per 7.5 MB), the
-   smallest first;
+   ``/contacts/import`` per distinct set of lists (and per 7.5 MB), all
+   uploaded side by side;
 5. while Brevo works on them, stores ``Attendance`` rows in bulk and a
    ``SyncRunItem`` for every person skipped (no email, invalid email);
 6. follows the imports to completion (``connector.sync.imports``): Brevo calls
@@ -368,6 +368,7 @@ class SyncEngine:
             run.merged = sum(1 for p in people if p.sessions)
             run.no_shows = sum(1 for p in people if p.status == NO_SHOW)
             self._save("fetched", "merged", "no_shows")
+            self.timings["merged"] = time.monotonic() - self.clock
             history = self.history(meeting, people) if mapper.needs_history else None
 
             groups: dict[tuple[int, ...], list[dict]] = defaultdict(list)
