@@ -3,23 +3,23 @@
 A webinar of 10,000 attendees gives 12,000 rows or more. ``bulk_create`` with
 ``update_conflicts`` builds a model instance and prepares every field of every
 row in Python (about 0.6 ms a row: seven seconds here); the same
-``INSERT ... ON CONFLICT (meeting_id, person_key) DO UPDATE`` sent with
-``executemany`` and plain tuples takes a fraction of that. SQLite (3.24+) and
-PostgreSQL share the syntax. ``live_sessions`` (written by the webhook
-handlers) is set on insert only and never overwritten.
+``INSERT ... ON CONFLICT (meeting_id, person_key) DO UPDATE`` fed plain tuples
+through ``connector.bulk`` (``executemany`` on SQLite, ``COPY`` on
+PostgreSQL) takes a fraction of that. ``live_sessions`` (written by the
+webhook handlers) is set on insert only and never overwritten.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
+from ..bulk import insert_rows
 from ..models import Attendance, ZoomMeeting
 from .engagement import NO_SHOW, Person
 
-BATCH = 1000
 UPDATED = (
     "email",
     "name",
@@ -37,27 +37,6 @@ UPDATED = (
     "updated_at",
 )
 COLUMNS = ("meeting", "person_key", *UPDATED, "live_sessions")
-
-
-def _statement() -> str:
-    quote = connection.ops.quote_name
-    fields = [Attendance._meta.get_field(name) for name in COLUMNS]
-    columns = ", ".join(quote(f.column) for f in fields)
-    marks = ", ".join(["%s"] * len(fields))
-    conflict = ", ".join(
-        quote(Attendance._meta.get_field(n).column) for n in ("meeting", "person_key")
-    )
-    updates = ", ".join(
-        f"{quote(c)} = excluded.{quote(c)}"
-        for c in (Attendance._meta.get_field(n).column for n in UPDATED)
-    )
-    # Only quoted names from the model's metadata go into the text; every value
-    # is a query parameter.
-    table = quote(Attendance._meta.db_table)
-    return (
-        f"INSERT INTO {table} ({columns}) VALUES ({marks}) "  # noqa: S608
-        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
-    )
 
 
 def upsert_attendance(
@@ -96,17 +75,16 @@ def upsert_attendance(
             empty_sessions,
         )
 
-    sql = _statement()
-    written = 0
-    batch: list[tuple] = []
-    with transaction.atomic(), connection.cursor() as cursor:
-        for person in people:
-            batch.append(row(person))
-            if len(batch) >= BATCH:
-                cursor.executemany(sql, batch)
-                written += len(batch)
-                batch = []
-        if batch:
-            cursor.executemany(sql, batch)
-            written += len(batch)
-    return written
+    meta = Attendance._meta
+    column = {name: meta.get_field(name).column for name in COLUMNS}
+    rows = [row(person) for person in people]
+    # One statement (or one COPY) for the lot, in one transaction: a run's
+    # rows are all stored or none are.
+    insert_rows(
+        meta.db_table,
+        [column[name] for name in COLUMNS],
+        rows,
+        conflict=[column["meeting"], column["person_key"]],
+        update=[column[name] for name in UPDATED],
+    )
+    return len(rows)
