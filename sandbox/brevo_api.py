@@ -281,6 +281,12 @@ def _coerce(attribute: Attribute, value):
     if value is None:
         return None
     kind = attribute.type
+    if kind == "text":  # the common case first
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict | list):
+            raise ValueError("not text")
+        return str(value)
     if kind == "float":
         if isinstance(value, bool):
             raise ValueError("boolean in a float attribute")
@@ -304,10 +310,6 @@ def _coerce(attribute: Attribute, value):
         if allowed and value not in allowed:
             raise ValueError("not a category value")
         return value
-    if kind == "text":
-        if isinstance(value, dict | list):
-            raise ValueError("not text")
-        return value if isinstance(value, str) else str(value)
     return value
 
 
@@ -350,43 +352,6 @@ def clean_attributes(
                 and ctx.config.brevo_bad_dates == "reject"
             ):
                 raise bad(f"Invalid date format for attribute {key}") from err
-    return clean
-
-
-def import_cleaner(
-    known: dict[str, Attribute], *, keep_empty: bool
-) -> Callable[[object], dict]:
-    """``clean_attributes`` for the rows of one import, with the types looked up once.
-
-    The same outcome row by row (unknown names dropped, wrong types ignored)
-    without the per-row checks an import has no use for: its ten thousand rows
-    share one account's attributes.
-    """
-    kinds = {name: attribute.type for name, attribute in known.items()}
-    reserved = {key for key in ("EMAIL", "SMS", "EXT_ID") if key not in known}
-
-    def clean(raw: object) -> dict:
-        if not raw or not isinstance(raw, dict):
-            return {}
-        out: dict = {}
-        for name, value in raw.items():
-            key = str(name).upper()
-            kind = kinds.get(key)
-            if kind is None:
-                if key in reserved:
-                    out[key] = value
-                continue
-            if kind == "text" and value.__class__ is str:
-                pass  # the common case, already as Brevo keeps it
-            else:
-                try:
-                    value = _coerce(known[key], value)
-                except ValueError:
-                    continue
-            if keep_empty or (value is not None and value != ""):
-                out[key] = value
-        return out
-
     return clean
 
 
@@ -978,7 +943,7 @@ def apply_import(process: ImportProcess) -> dict:
     empty_attributes = data.get("emptyContactsAttributes", False)
     invalid = duplicates = 0
     wanted: dict[str, dict] = {}
-    clean = import_cleaner(known_attributes(ctx), keep_empty=empty_attributes)
+    known = known_attributes(ctx)  # once per import, not once per row
     match = EMAIL_RE.match
     for row in data["rows"]:
         if not isinstance(row, dict):
@@ -989,7 +954,12 @@ def apply_import(process: ImportProcess) -> dict:
             continue
         if email in wanted:
             duplicates += 1
-        wanted[email] = clean(row.get("attributes"))
+        attributes = clean_attributes(
+            ctx, row.get("attributes"), importing=True, known=known
+        )
+        if not empty_attributes:
+            attributes = {k: v for k, v in attributes.items() if v not in ("", None)}
+        wanted[email] = attributes
     now = timezone.now()
     # One read of the account's addresses finds who exists already; only
     # those are loaded whole.

@@ -30,6 +30,7 @@ ZOOM = "https://zoom.test/v2"
 BREVO = "https://brevo.test/v3"
 UUID = "Wq7xE9p+Rk2oYvT1Jm3cTw=="
 WEBINAR_ID = "94212345678"
+DOWN = json.dumps({"code": "unavailable", "message": "Brevo is down"})
 
 
 @pytest.fixture
@@ -79,15 +80,27 @@ def zoom_webinar() -> None:
     )
 
 
-def brevo_ok(known_attributes: bool = False) -> None:
+def brevo_ok(known_attributes: bool = False, before_import=None) -> None:
+    """Brevo's answers for a run that goes well.
+
+    ``before_import(request)`` is called on each import (from the run's
+    upload threads) and may return an answer of its own, a refusal say.
+    """
     attributes = load_fixture("brevo/attributes.json")
     responses.get(f"{BREVO}/contacts/attributes", json=attributes)
     responses.post(re.compile(rf"{BREVO}/contacts/attributes/normal/\w+"), status=201)
     ids = iter(range(500, 600))
+    taking = threading.Lock()
+
+    def importer(request):
+        answer = before_import(request) if before_import else None
+        if answer is not None:
+            return answer
+        with taking:
+            return 202, {}, json.dumps({"processId": next(ids)})
+
     responses.add_callback(
-        responses.POST,
-        f"{BREVO}/contacts/import",
-        callback=lambda r: (202, {}, json.dumps({"processId": next(ids)})),
+        responses.POST, f"{BREVO}/contacts/import", callback=importer
     )
     responses.add_callback(
         responses.GET,
@@ -526,24 +539,16 @@ def test_imports_are_uploaded_side_by_side(conn):
     until all three requests have reached Brevo (a serial upload would time
     out on the first)."""
     zoom_webinar()
-    brevo_ok()
     all_in = threading.Barrier(3, timeout=5)
-    ids = iter(range(800, 900))
-    lock = threading.Lock()
 
-    def importer(request):
-        all_in.wait()
-        with lock:
-            return 202, {}, json.dumps({"processId": next(ids)})
+    def wait_for_the_others(request):
+        all_in.wait()  # raises BrokenBarrierError after 5 s alone
 
-    responses.remove(responses.POST, f"{BREVO}/contacts/import")
-    responses.add_callback(
-        responses.POST, f"{BREVO}/contacts/import", callback=importer
-    )
+    brevo_ok(before_import=wait_for_the_others)
     run = sync(conn)
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
     assert run.upserted == 5
-    assert sorted(run.imports.values_list("process_id", flat=True)) == [800, 801, 802]
+    assert sorted(run.imports.values_list("process_id", flat=True)) == [500, 501, 502]
     assert run.brevo_calls == 1 + 5 + 3 + 3  # counted from three threads, none lost
 
 
@@ -551,9 +556,7 @@ def test_imports_are_uploaded_side_by_side(conn):
 def test_brevo_down_for_every_import_requeues_the_run_with_nothing_lost(conn, settings):
     settings.HTTP_MAX_RETRIES = 0
     zoom_webinar()
-    brevo_ok()
-    responses.remove(responses.POST, f"{BREVO}/contacts/import")
-    responses.post(f"{BREVO}/contacts/import", status=503)
+    brevo_ok(before_import=lambda request: (503, {}, DOWN))
     run = new_run(conn)
     with pytest.raises(TransientSyncError):
         run_sync(run.pk, final_attempt=False, sleep=lambda s: None)
@@ -569,20 +572,13 @@ def test_brevo_down_for_every_import_requeues_the_run_with_nothing_lost(conn, se
 def test_brevo_down_for_one_import_only_fails_its_contacts(conn, settings):
     settings.HTTP_MAX_RETRIES = 0
     zoom_webinar()
-    brevo_ok()
-    ids = iter(range(900, 999))
-    lock = threading.Lock()
 
-    def importer(request):
+    def down_for_the_registered_attendees(request):
         if json.loads(request.body)["listIds"] == [16, 17]:
-            return 503, {}, json.dumps({"code": "unavailable", "message": "down"})
-        with lock:
-            return 202, {}, json.dumps({"processId": next(ids)})
+            return 503, {}, DOWN
+        return None
 
-    responses.remove(responses.POST, f"{BREVO}/contacts/import")
-    responses.add_callback(
-        responses.POST, f"{BREVO}/contacts/import", callback=importer
-    )
+    brevo_ok(before_import=down_for_the_registered_attendees)
     run = sync(conn)
     assert run.status == SyncRun.Status.PARTIAL
     assert (run.upserted, run.failed) == (2, 3)
